@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Install the optional MMDetection stack (mmcv 2.1.0 with its C++ ops, mmengine, mmdet 3.3.0) into the
+# SegGal virtual environment:  bash scripts/install_mmdet.sh [PYTHON]   (`make mmdet` passes .venv/bin/python)
+#
+# mmcv publishes only a source distribution for torch 2.14 / Python 3.11, and its setup.py forces
+# -std=c++14/17 while torch 2.14's headers need C++20. So, the first time, this script downloads the
+# sdist, rewrites those flags to -std=c++20 and builds a wheel (about 10 minutes on two cores), then
+# caches the wheel in $SEGGAL_WHEEL_CACHE (default ~/.cache/seggal/wheels) so later runs only install it.
+#
+# The build runs in a throw-away build environment that sees the target's packages (torch, numpy) through
+# a .pth file and has its own setuptools < 70 (mmcv's setup.py imports pkg_resources, which newer
+# setuptools no longer ship): the target environment's setuptools is left as it is.
+#
+# Idempotent: exits at once when mmdet, mmcv and mmcv's compiled ops already import.
+set -euo pipefail
+
+PY=${1:-.venv/bin/python}
+MMCV_VERSION=2.1.0      # mmdet 3.3.0 asserts 2.0.0rc4 <= mmcv < 2.2.0
+MMDET_VERSION=3.3.0
+MMENGINE_VERSION=0.10.7
+CACHE=${SEGGAL_WHEEL_CACHE:-$HOME/.cache/seggal/wheels}
+JOBS=${MAX_JOBS:-2}
+
+log() { echo "[install_mmdet $(date -u +%H:%M:%S)] $*"; }
+
+if "$PY" -c "import mmdet, mmengine, mmcv.ops" 2>/dev/null; then
+    log "mmdet, mmengine and mmcv (with ops) already import in $PY: nothing to do"
+    exit 0
+fi
+
+start=$(date +%s)
+mkdir -p "$CACHE"
+wheel=$(ls "$CACHE"/mmcv-"$MMCV_VERSION"-*.whl 2>/dev/null | head -n 1 || true)
+
+if [[ -z "$wheel" ]]; then
+    work=$(mktemp -d "${TMPDIR:-/tmp}/seggal-mmcv.XXXXXX")
+    trap 'rm -rf "$work"' EXIT
+    log "no cached mmcv $MMCV_VERSION wheel in $CACHE: building one in $work"
+
+    log "1/5 build environment (setuptools<70, sees the target's torch and numpy)"
+    "$PY" -m venv "$work/buildenv"
+    BPY="$work/buildenv/bin/python"
+    target_site=$("$PY" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
+    build_site=$("$BPY" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
+    echo "$target_site" > "$build_site/seggal-target.pth"
+    "$BPY" -m pip install --quiet --progress-bar off "setuptools<70" wheel ninja
+
+    log "2/5 download the mmcv $MMCV_VERSION source distribution"
+    "$BPY" -m pip download --quiet --progress-bar off --no-deps --no-binary :all: --no-build-isolation \
+        "mmcv==$MMCV_VERSION" -d "$work"
+    tar -xzf "$work/mmcv-$MMCV_VERSION.tar.gz" -C "$work"
+    src="$work/mmcv-$MMCV_VERSION"
+
+    log "3/5 patch setup.py: -std=c++14 / -std=c++17 -> -std=c++20 (torch 2.14 headers need C++20)"
+    sed -i -E 's/-std=c\+\+1[47]/-std=c++20/g' "$src/setup.py"
+    if grep -qE -- '-std=c\+\+1[47]' "$src/setup.py"; then
+        echo "setup.py still requests an old C++ standard" >&2; exit 1
+    fi
+
+    log "4/5 compile mmcv with its ops (MMCV_WITH_OPS=1, MAX_JOBS=$JOBS); full log: $CACHE/mmcv-build.log"
+    build_start=$(date +%s)
+    (cd "$src" && MMCV_WITH_OPS=1 MAX_JOBS=$JOBS "$BPY" -m pip wheel --no-deps --no-build-isolation \
+        --progress-bar off -v -w "$work/dist" . > "$CACHE/mmcv-build.log" 2>&1) &
+    builder=$!
+    while kill -0 "$builder" 2>/dev/null; do  # a progress line every 30 s: ninja's [done/total] counter
+        sleep 30
+        step=$(grep -oE '^\[[0-9]+/[0-9]+\]' "$CACHE/mmcv-build.log" | tail -n 1 || true)
+        log "  compiling ${step:-(configuring)} after $(( $(date +%s) - build_start )) s"
+    done
+    if ! wait "$builder"; then
+        tail -n 40 "$CACHE/mmcv-build.log" >&2
+        echo "mmcv wheel build failed; full log: $CACHE/mmcv-build.log" >&2
+        exit 1
+    fi
+    built=$(ls "$work"/dist/mmcv-"$MMCV_VERSION"-*.whl | head -n 1)
+    log "compiled in $(( $(date +%s) - build_start )) s; caching $(basename "$built") in $CACHE"
+    cp "$built" "$CACHE/"
+    wheel="$CACHE/$(basename "$built")"
+else
+    log "using cached wheel $wheel"
+fi
+
+log "5/5 install mmcv, mmengine $MMENGINE_VERSION and mmdet $MMDET_VERSION into $PY"
+"$PY" -m pip install --progress-bar off "$wheel" "mmengine==$MMENGINE_VERSION" "mmdet==$MMDET_VERSION"
+"$PY" -c "import mmdet, mmcv, mmcv.ops, mmengine; print('mmdet', mmdet.__version__, 'mmcv', mmcv.__version__, 'mmengine', mmengine.__version__)"
+log "done in $(( $(date +%s) - start )) s"
