@@ -40,10 +40,11 @@ if [[ -z "$wheel" ]]; then
     log "1/5 build environment (setuptools<70, sees the target's torch and numpy)"
     "$PY" -m venv "$work/buildenv"
     BPY="$work/buildenv/bin/python"
-    target_site=$("$PY" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
     build_site=$("$BPY" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
-    echo "$target_site" > "$build_site/seggal-target.pth"
+    "$PY" -c "import sys; print('\n'.join(p for p in sys.path if p.endswith('-packages')))" > "$build_site/seggal-target.pth"
     "$BPY" -m pip install --quiet --progress-bar off "setuptools<70" wheel ninja
+    # mmcv's setup.py silently builds a pure-Python wheel without ops when it cannot import torch
+    "$BPY" -c "import torch, numpy; print('building against torch', torch.__version__)"
 
     log "2/5 download the mmcv $MMCV_VERSION source distribution"
     "$BPY" -m pip download --quiet --progress-bar off --no-deps --no-binary :all: --no-build-isolation \
@@ -58,14 +59,21 @@ if [[ -z "$wheel" ]]; then
     fi
 
     log "4/5 compile mmcv with its ops (MMCV_WITH_OPS=1, MAX_JOBS=$JOBS); full log: $CACHE/mmcv-build.log"
+    # mmcv compiles CUDA ops whenever torch sees a GPU, which needs nvcc: without it, hide the GPU.
+    if command -v nvcc >/dev/null 2>&1; then
+        log "  nvcc found: compiling the CUDA ops too (much longer)"; hide_gpu=""
+    else
+        log "  no nvcc: CPU ops only (the MMDetection methods then run on the CPU)"; hide_gpu="CUDA_VISIBLE_DEVICES="
+    fi
     build_start=$(date +%s)
-    (cd "$src" && MMCV_WITH_OPS=1 MAX_JOBS=$JOBS "$BPY" -m pip wheel --no-deps --no-build-isolation \
+    (cd "$src" && env $hide_gpu MMCV_WITH_OPS=1 MAX_JOBS=$JOBS "$BPY" -m pip wheel --no-deps --no-build-isolation \
         --progress-bar off -v -w "$work/dist" . > "$CACHE/mmcv-build.log" 2>&1) &
     builder=$!
-    while kill -0 "$builder" 2>/dev/null; do  # a progress line every 30 s: ninja's [done/total] counter
+    sources=$(ls "$src"/mmcv/ops/csrc/pytorch/*.cpp "$src"/mmcv/ops/csrc/pytorch/cpu/*.cpp | wc -l)
+    while kill -0 "$builder" 2>/dev/null; do  # a progress line every 30 s: object files compiled so far
         sleep 30
-        step=$(grep -oE '^\[[0-9]+/[0-9]+\]' "$CACHE/mmcv-build.log" | tail -n 1 || true)
-        log "  compiling ${step:-(configuring)} after $(( $(date +%s) - build_start )) s"
+        done_objects=$(find "$src/build" -name '*.o' 2>/dev/null | wc -l)
+        log "  compiled $done_objects of about $sources C++ sources after $(( $(date +%s) - build_start )) s"
     done
     if ! wait "$builder"; then
         tail -n 40 "$CACHE/mmcv-build.log" >&2
@@ -73,6 +81,10 @@ if [[ -z "$wheel" ]]; then
         exit 1
     fi
     built=$(ls "$work"/dist/mmcv-"$MMCV_VERSION"-*.whl | head -n 1)
+    if [[ "$built" == *-none-any.whl ]]; then
+        echo "mmcv built without its compiled ops ($built); see $CACHE/mmcv-build.log" >&2
+        exit 1
+    fi
     log "compiled in $(( $(date +%s) - build_start )) s; caching $(basename "$built") in $CACHE"
     cp "$built" "$CACHE/"
     wheel="$CACHE/$(basename "$built")"
@@ -81,6 +93,12 @@ else
 fi
 
 log "5/5 install mmcv, mmengine $MMENGINE_VERSION and mmdet $MMDET_VERSION into $PY"
-"$PY" -m pip install --progress-bar off "$wheel" "mmengine==$MMENGINE_VERSION" "mmdet==$MMDET_VERSION"
+# --no-deps, then their other requirements by name: mmcv and mmengine require opencv-python, whose GUI
+# build would overwrite the opencv-python-headless (same cv2 package) that the environment already has
+# and needs libGL; headless provides everything mmcv uses.
+"$PY" -m pip install --progress-bar off --no-deps --force-reinstall \
+    "$wheel" "mmengine==$MMENGINE_VERSION" "mmdet==$MMDET_VERSION"
+"$PY" -m pip install --progress-bar off addict yapf terminaltables shapely matplotlib rich termcolor \
+    pyyaml packaging six tqdm scipy pycocotools opencv-python-headless
 "$PY" -c "import mmdet, mmcv, mmcv.ops, mmengine; print('mmdet', mmdet.__version__, 'mmcv', mmcv.__version__, 'mmengine', mmengine.__version__)"
 log "done in $(( $(date +%s) - start )) s"

@@ -416,6 +416,15 @@ def push_checkpoint(folder: str | os.PathLike, repo: str | None = None, tag: str
     return info.oid
 
 
+def find_local(name: str, root: str | os.PathLike | None = None) -> Path | None:
+    """The complete local checkpoint of a slot: ``<root>/<name>`` or a training run's ``<root>/<name>/best``."""
+    root = Path(root) if root is not None else checkpoints_dir()
+    for folder in (root / name, root / name / "best"):
+        if is_complete(folder):
+            return folder
+    return None
+
+
 def _cached_repos(cache_dir: str | os.PathLike | None = None) -> set[str]:
     from huggingface_hub import scan_cache_dir
     from huggingface_hub.errors import CacheNotFound
@@ -449,13 +458,12 @@ def gallery_slots(scores: pd.DataFrame | None = None, *, online: bool = False,
     from seggal.results import load_scores
 
     table = (load_scores() if scores is None else scores).copy()
-    local_dir = Path(local_dir) if local_dir is not None else checkpoints_dir()
     org = hub_org()
     cached = _cached_repos(cache_dir)
     hub = _hub_repos(org) if online else None
     names = [repo_name(m, t, s) for m, t, s in zip(table["method_id"], table["task"], table["training_set"])]
     table["repo_id"] = [f"{org}/{n}" for n in names]
-    table["local_path"] = [str(local_dir / n) if is_complete(local_dir / n) else "" for n in names]
+    table["local_path"] = [str(find_local(n, local_dir) or "") for n in names]
     table["local"] = table["local_path"] != ""
     table["cached"] = table["repo_id"].isin(cached)
     table["on_hub"] = table["repo_id"].isin(hub) if hub is not None else None

@@ -36,13 +36,21 @@ def _suffix(source: Source, name: str) -> str:
 
 
 def _check_pixels(shape: tuple[int, ...], name: str) -> None:
-    """Refuse a plane (the two largest axes) of more than MAX_PIXELS pixels."""
+    """Refuse a plane (the two largest axes) of more than MAX_PIXELS pixels, and a whole file (a
+    compressed stack of many small planes is a decompression bomb too) of more than MAX_CHANNELS planes'
+    worth."""
     dims = sorted(int(d) for d in shape)[-2:]
     plane = dims[0] * dims[1] if len(dims) == 2 else 0
     if plane > MAX_PIXELS:
         raise SegGalError(
             f"{name}: {plane:,} pixels per plane is more than the limit of {MAX_PIXELS:,} "
             "(set SEGGAL_MAX_PIXELS to raise it)"
+        )
+    total = int(np.prod(shape, dtype=np.float64))
+    if total > MAX_PIXELS * MAX_CHANNELS:
+        raise SegGalError(
+            f"{name}: {total:,} values in all is more than {MAX_CHANNELS} planes at the limit of {MAX_PIXELS:,} "
+            "pixels; SegGal segments one 2-D plane — save a smaller stack or a single plane"
         )
 
 
@@ -129,13 +137,20 @@ def read_labels(source: Source, name: str | None = None) -> np.ndarray:
     return as_labels(read_array(source, label), label)
 
 
-def write_labels(path: str | os.PathLike, labels: np.ndarray) -> Path:
-    """Write an (H, W) label image as a zlib-compressed TIFF (uint16 when it fits, else int32)."""
+def encode_labels(labels: np.ndarray) -> bytes:
+    """An (H, W) label image as zlib-compressed TIFF bytes (uint16 when it fits, else int32)."""
     import tifffile
 
     labels = as_labels(labels)
     out = labels.astype(np.uint16) if labels.max() <= np.iinfo(np.uint16).max else labels
+    buffer = io.BytesIO()
+    tifffile.imwrite(buffer, out, compression="zlib")
+    return buffer.getvalue()
+
+
+def write_labels(path: str | os.PathLike, labels: np.ndarray) -> Path:
+    """Write an (H, W) label image as a zlib-compressed TIFF (see :func:`encode_labels`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tifffile.imwrite(path, out, compression="zlib")
+    path.write_bytes(encode_labels(labels))
     return path

@@ -63,6 +63,9 @@ def segment_tiled(
 ) -> Prediction:
     """Segment ``image`` window by window and stitch the instances (see the module docstring).
 
+    Windows are cut from the image, never padded: an image smaller than ``window`` is segmented whole
+    in one call.
+
     ``prepare`` (e.g. :func:`seggal.preprocess.preprocess`) is applied to every window before the
     segmenter sees it, as the paper normalised each crop. ``progress(done, total)`` is called after
     each window. Returns a :class:`Prediction` of the image's (H, W): labels int32 numbered 1..n in

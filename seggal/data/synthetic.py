@@ -59,7 +59,6 @@ CELL_TYPE_MORPHOLOGY: dict[str, _Morphology] = {
 }
 #: The prefix LIVECell file names use for each cell line ("BT474_Phase_A3_2_00d04h00m_1.tif").
 LIVECELL_FILE_PREFIX = {name: name.replace("-", "") for name in LIVECELL_CELL_TYPES}
-_PLATFORMS = ("CODEX", "CyCIF", "IMC", "MIBI", "Vectra", "MxIF")
 
 
 def _rng(seed: int, name: str) -> np.random.Generator:
@@ -219,7 +218,7 @@ def write_tissuenet_npz(
 
     ``layout="deepcell"`` (TissueNet v1.1 as distributed): ``X`` (N, H, W, 2) float32 [nuclear,
     membrane], ``y`` (N, H, W, 2) int32 [whole-cell, nuclear], ``tissue_list`` and ``platform_list``
-    (N,) str. ``layout="paper"`` (the paper's preprocessed files): ``X``, ``y`` with the same channel
+    (N,) str, every platform ``"synthetic"``. ``layout="paper"`` (the paper's preprocessed files): ``X``, ``y`` with the same channel
     order, ``filenames`` and ``tissue_list``. Tissues cycle over ``tissues``; image i uses seed + i.
     """
     if layout not in ("deepcell", "paper"):
@@ -233,7 +232,7 @@ def write_tissuenet_npz(
         y[i, :, :, 0], y[i, :, :, 1] = cells, nuclei
     arrays = {"X": X, "y": y, "tissue_list": np.array(names)}
     if layout == "deepcell":
-        arrays["platform_list"] = np.array(_cycle(_PLATFORMS, n_images, "platform"))
+        arrays["platform_list"] = np.array(["synthetic"] * n_images)  # marks the file wherever it is shown
     else:
         arrays["filenames"] = np.array([f"synthetic_{t.replace(' ', '_')}_{i:05d}.tif" for i, t in enumerate(names)])
     path = Path(path)
@@ -305,24 +304,21 @@ def write_livecell(
 
 
 def _polygons(cells: np.ndarray) -> list[dict]:
-    """COCO polygon annotations (``segmentation``, ``bbox``, ``area``, ``iscrowd``) of each instance.
+    """COCO polygon annotations (``segmentation``, ``bbox``, ``area``, ``iscrowd``) of each instance,
+    outlined as :func:`seggal.export.outlines` does (pixel-corner coordinates, as pycocotools rasterises)."""
+    from scipy.ndimage import find_objects
 
-    The outline is the instance's longest iso-contour at 0.5, in (x, y) pixel-centre coordinates.
-    """
-    from skimage.measure import find_contours, regionprops
+    from seggal.export import outlines
 
+    areas = np.bincount(cells.ravel())
+    boxes = find_objects(cells)
     out = []
-    for region in regionprops(cells):
-        y0, x0, y1, x1 = region.bbox
-        mask = np.pad(region.image, 1).astype(np.float32)
-        contour = max(find_contours(mask, 0.5), key=len)
-        if len(contour) < 3:
-            continue
-        xy = np.stack([contour[:, 1] + x0 - 1, contour[:, 0] + y0 - 1], axis=1)
+    for index, xy in outlines(cells).items():
+        ys, xs = boxes[index - 1]
         out.append({
-            "segmentation": [np.round(xy, 2).ravel().tolist()],
-            "bbox": [float(x0), float(y0), float(x1 - x0), float(y1 - y0)],
-            "area": float(region.area),
+            "segmentation": [np.round(xy[:-1], 2).ravel().tolist()],
+            "bbox": [float(xs.start), float(ys.start), float(xs.stop - xs.start), float(ys.stop - ys.start)],
+            "area": float(areas[index]),
             "iscrowd": 0,
         })
     return out

@@ -1,0 +1,253 @@
+"""Cellpose (cellpose 3.1): its residual U-Net, flow fields and mask reconstruction, trained from scratch
+or loaded from a SegGal checkpoint or Cellpose's published weights (``cyto3``, ``nuclei`` …).
+
+Input: the two-channel layout Cellpose itself uses (``nchan=2``): channel 0 the channel to segment
+(membrane when there is one, else nuclear), channel 1 the nuclear channel when a membrane channel is
+the first (else zeros). Prediction is ``CellposeModel.eval``; scores are each mask's mean cell
+probability.
+
+Training (:meth:`CellposeSegmenter.train_epoch`) drives the network with Cellpose's own pieces —
+``dynamics.labels_to_flows`` (cached per label image), ``transforms.random_rotate_and_resize`` with the
+cell-diameter rescaling of ``train.train_seg``, and ``train._loss_fn_seg`` — in SegGal's loop, because
+``train_seg`` builds a new optimiser per call and its learning-rate schedule starts at 0 (one call per
+epoch would never learn). The optimiser is Cellpose 1.0's (the paper's version): SGD, momentum 0.9,
+weight decay 1e-5, learning rate 0.2 warmed up linearly over the first 10 epochs as ``train_seg`` does.
+The last-epochs decay of ``train_seg`` needs the total epoch count, which one epoch at a time does not
+know: it is left out.
+
+Published weights download from Cellpose's site into its model folder (``CELLPOSE_LOCAL_MODELS_PATH``,
+default ``~/.cellpose/models``) on first use; offline, a missing file is a clear :class:`SegGalError`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from seggal.backends import network_input
+from seggal.backends.base import FitSettings, Prediction, Sample, Segmenter
+from seggal.backends.device import autocast, pick_device
+from seggal.errors import SegGalError
+from seggal.image import Image
+from seggal.methods import Method, get_method
+
+BACKEND_FILE = "backend.json"
+WEIGHTS_FILE = "model.safetensors"
+MODEL_URL = "https://www.cellpose.org/models"
+#: Cellpose's published models SegGal offers, and their file names in Cellpose's model folder.
+PRETRAINED = {"cyto3": "cyto3", "nuclei": "nucleitorch_0", "cyto2": "cyto2torch_0", "cyto": "cytotorch_0"}
+DIAM_MEAN = {"nuclei": 17.0}  # Cellpose's built-in mean diameters; 30 otherwise
+WARMUP_EPOCHS = 10
+DOWNLOAD_TIMEOUT_S = 30
+
+
+def model_dir() -> Path:
+    """Cellpose's model folder, by Cellpose's own rule (``CELLPOSE_LOCAL_MODELS_PATH`` or ~/.cellpose/models)."""
+    env = os.environ.get("CELLPOSE_LOCAL_MODELS_PATH")
+    return Path(env) if env else Path.home() / ".cellpose" / "models"
+
+
+def pretrained_checkpoint(target: str | None = None) -> str | None:
+    """The published model for ``target`` (``nuclei`` → nuclei, else cyto3) when its file is on disk."""
+    names = ["nuclei"] if target == "nuclei" else ["cyto3"] if target == "whole_cell" else ["cyto3", "nuclei"]
+    return next((n for n in names if (model_dir() / PRETRAINED[n]).is_file()), None)
+
+
+class CellposeSegmenter(Segmenter):
+    """A ``cellpose.models.CellposeModel`` behind SegGal's interface (module docstring)."""
+
+    trainable = True
+
+    def __init__(self, model, device: str, method_id: str = "cellpose", nuclear_only: bool = False,
+                 cellpose_normalize: bool = False):
+        self.model = model
+        self.net = model.net
+        self.device = device
+        self.method_id = method_id
+        #: the published nuclei model sees only the nuclear channel
+        self.nuclear_only = nuclear_only
+        #: published weights expect Cellpose's own 1/99-percentile normalisation
+        self.cellpose_normalize = cellpose_normalize
+        self.optimizer = None
+        self.epochs_done = 0
+        self._flows: dict[str, np.ndarray] = {}
+
+    def cellpose_input(self, image: Image) -> np.ndarray:
+        """(H, W, 2) float32 in Cellpose's channel order (module docstring)."""
+        x = network_input(image)  # [nuclear, membrane]
+        nuclear, membrane = x[:, :, 0], x[:, :, 1]
+        if self.nuclear_only or image.channels.membrane is None:
+            return np.stack([nuclear if image.channels.nuclear is not None else membrane, np.zeros_like(nuclear)], -1)
+        return np.stack([membrane, nuclear if image.channels.nuclear is not None else np.zeros_like(nuclear)], -1)
+
+    def predict(self, image: Image) -> Prediction:
+        import torch
+
+        x = self.cellpose_input(image)
+        with torch.inference_mode():  # no autocast: Cellpose converts the network output to numpy (no bf16)
+            masks, flows, _ = self.model.eval(x, channels=[1, 2], channel_axis=2, normalize=self.cellpose_normalize,
+                                              progress=None)
+        labels = np.asarray(masks, np.int32)
+        return Prediction(labels, _mean_probability(labels, flows[2]))
+
+    # ------------------------------------------------------------------------------------- training
+
+    def _prepared(self, sample: Sample) -> tuple[np.ndarray, np.ndarray, float]:
+        """(image (2, H, W), flows (3, H, W) [cell probability, Y flow, X flow], diameter) for one sample."""
+        from cellpose import dynamics, utils
+
+        labels = np.ascontiguousarray(sample.labels, np.int32)
+        key = hashlib.sha1(labels.tobytes() + str(labels.shape).encode()).hexdigest()
+        if key not in self._flows:
+            flows = dynamics.labels_to_flows([labels], device=self.model.device)[0]
+            self._flows[key] = flows[1:].astype(np.float16)  # cache at half the memory
+        diameter = max(5.0, float(utils.diameters(labels)[0]))  # train_seg's floor of 5 px
+        image = np.moveaxis(self.cellpose_input(sample.image), -1, 0)
+        return image, self._flows[key].astype(np.float32), diameter
+
+    def train_epoch(self, samples: Sequence[Sample], settings: FitSettings) -> float:
+        """One pass over ``samples`` in batches of ``settings.batch_size`` (at most ``max_iters`` steps) → mean loss."""
+        import torch
+        from cellpose import transforms
+        from cellpose.train import _loss_fn_seg
+
+        if not samples:
+            raise SegGalError("cellpose: no training samples")
+        data = [self._prepared(s) for s in samples]
+        diameters = np.array([d for _, _, d in data])
+        diam_mean = float(self.net.diam_mean.item())
+        self.net.diam_labels.data = torch.tensor([diameters.mean()], dtype=torch.float32, device=self.model.device)
+        self.model.diam_labels = float(diameters.mean())
+        lr = settings.learning_rate or get_method(self.method_id).paper.learning_rate or 0.2
+        lr *= min(1.0, (self.epochs_done + 1) / WARMUP_EPOCHS)
+        if self.optimizer is None:
+            self.optimizer = torch.optim.SGD(self.net.parameters(), lr=lr, momentum=0.9, weight_decay=1e-5)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        rng = np.random.default_rng(settings.seed)
+        order = rng.permutation(len(data))
+        batches = [order[i:i + settings.batch_size] for i in range(0, len(order), settings.batch_size)]
+        batches = batches[: settings.max_iters] if settings.max_iters else batches
+        np.random.seed(settings.seed % 2**32)  # Cellpose's augmentation draws from numpy's global generator
+        self.net.train()
+        losses = []
+        try:
+            for batch in batches:
+                images, flows = [data[i][0] for i in batch], [data[i][1] for i in batch]
+                imgi, lbl = transforms.random_rotate_and_resize(images, Y=flows, rescale=diameters[batch] / diam_mean,
+                                                                scale_range=0.5, xy=(224, 224))[:2]
+                with autocast(self.device):
+                    y = self.net(torch.from_numpy(imgi).to(self.model.device))[0]
+                    loss = _loss_fn_seg(lbl, y.float(), self.model.device)
+                self.optimizer.zero_grad()
+                loss.backward()
+                self.optimizer.step()
+                losses.append(loss.item())
+        finally:
+            self.net.eval()
+        self.epochs_done += 1
+        return float(np.mean(losses))
+
+    def save(self, folder: str | Path) -> None:
+        from safetensors.torch import save_file
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}
+        save_file(state, str(folder / WEIGHTS_FILE))
+        meta = {"backend": "cellpose", "nchan": self.model.nchan, "diam_mean": float(self.net.diam_mean.item()),
+                "nuclear_only": self.nuclear_only, "cellpose_normalize": self.cellpose_normalize,
+                "epochs_done": self.epochs_done}
+        (folder / BACKEND_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+
+
+def _mean_probability(labels: np.ndarray, cellprob: np.ndarray) -> np.ndarray:
+    """Mean sigmoid(cell probability) inside each mask → (n,) float32."""
+    from scipy import ndimage as ndi
+
+    n = int(labels.max())
+    if n == 0:
+        return np.zeros(0, np.float32)
+    prob = 1.0 / (1.0 + np.exp(-np.asarray(cellprob, np.float32).reshape(labels.shape)))
+    return np.asarray(ndi.mean(prob, labels, np.arange(1, n + 1)), np.float32)
+
+
+def _model(device: str, diam_mean: float = 30.0):
+    """An untrained two-channel CellposeModel on ``device`` (never downloads).
+
+    MKL-DNN is off: Cellpose's ``run_net`` converts the network's modules to MKL-DNN in place, after
+    which it can no longer be trained (and the state dict changes type).
+    """
+    import torch
+    from cellpose.models import CellposeModel
+
+    return CellposeModel(gpu=device.startswith("cuda"), device=torch.device(device), pretrained_model=False,
+                         model_type=None, nchan=2, diam_mean=diam_mean, mkldnn=False)
+
+
+def _published_file(name: str) -> Path:
+    """The file of a published model, downloaded on first use; offline → SegGalError saying how to get it."""
+    import socket
+
+    path = model_dir() / PRETRAINED[name]
+    if path.is_file():
+        return path
+    url = f"{MODEL_URL}/{PRETRAINED[name]}"
+    how = (f"Cellpose's published {name!r} weights are not in {model_dir()} and could not be downloaded; "
+           f"while online, download {url} to {path} (or set CELLPOSE_LOCAL_MODELS_PATH to a folder holding it)")
+    if os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("SEGGAL_OFFLINE") == "1":
+        raise SegGalError(how + " — offline mode is set")
+    from cellpose.utils import download_url_to_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)  # Cellpose's downloader sets none: never hang offline
+    try:
+        download_url_to_file(url, str(path), progress=True)
+    except OSError as exc:
+        raise SegGalError(f"{how} ({type(exc).__name__}: {exc})") from None
+    finally:
+        socket.setdefaulttimeout(previous)
+    return path
+
+
+def build(method: Method, checkpoint: Path | str | None, device: str | None) -> CellposeSegmenter:
+    """Untrained (``None``), a SegGal checkpoint folder, or a published model name (``cyto3``, ``nuclei`` …)."""
+    device = pick_device(device)
+    if checkpoint is None:
+        return CellposeSegmenter(_model(device), device, method.id)
+    if isinstance(checkpoint, str) and not Path(checkpoint).exists():
+        if checkpoint not in PRETRAINED:
+            raise SegGalError(f"cellpose checkpoint {checkpoint!r}: no such folder, and not a published Cellpose "
+                              f"model ({', '.join(PRETRAINED)})")
+        path = _published_file(checkpoint)
+        model = _model(device, DIAM_MEAN.get(checkpoint, 30.0))
+        model.net.load_model(str(path), device=model.device)  # torch.load(weights_only=True) inside
+        model.diam_labels = float(model.net.diam_labels.item())
+        return CellposeSegmenter(model, device, method.id, nuclear_only=checkpoint == "nuclei", cellpose_normalize=True)
+    return _load_folder(Path(checkpoint), device, method.id)
+
+
+def _load_folder(folder: Path, device: str, method_id: str) -> CellposeSegmenter:
+    from safetensors.torch import load_file
+
+    meta_path, weights = folder / BACKEND_FILE, folder / WEIGHTS_FILE
+    if not meta_path.is_file() or not weights.is_file():
+        raise SegGalError(f"{folder}: not a Cellpose checkpoint folder (needs {BACKEND_FILE} and {WEIGHTS_FILE})")
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    if meta.get("backend") != "cellpose":
+        raise SegGalError(f"{meta_path}: written by backend {meta.get('backend')!r}, not cellpose")
+    model = _model(device, float(meta["diam_mean"]))
+    try:
+        model.net.load_state_dict(load_file(str(weights), device=str(model.device)))
+    except RuntimeError as exc:
+        raise SegGalError(f"{weights}: weights do not fit Cellpose's network ({exc})") from None
+    model.diam_labels = float(model.net.diam_labels.item())
+    segmenter = CellposeSegmenter(model, device, method_id, bool(meta["nuclear_only"]), bool(meta["cellpose_normalize"]))
+    segmenter.epochs_done = int(meta.get("epochs_done", 0))
+    return segmenter

@@ -1,0 +1,477 @@
+"""MMDetection backend: the paper's ten MMDetection methods (and ResNeSt) on mmdet 3.3.
+
+Every method starts from the MMDetection 3.3 config its registry entry names (``options["config"]``,
+a path inside the installed package's ``.mim/configs``) and is adapted to cells:
+
+* one class ("cell"): every ``num_classes`` becomes 1 (Mask2Former: 1 thing class, 0 stuff classes,
+  its class weights ``[1.0, 0.1]`` for cell / no-object; seesaw loss: 1 class);
+* C = 2 input channels (SegGal's one network input, :func:`seggal.backends.network_input`: nuclear,
+  membrane, an absent one zeros) or 1: the data preprocessor normalises C channels (mean 0.5, std 0.25
+  of the [0, 1] inputs, see :func:`model_input`) without BGR/RGB swaps, and the backbone's
+  ``in_channels`` is C, so its first convolution is created (randomly initialised) for C channels;
+* no pretrained weights and no network: every ``Pretrained`` ``init_cfg`` is dropped (the modules' own
+  initialisers still run); since everything is trained from scratch, backbones are not frozen
+  (``frozen_stages=-1``), their BatchNorms train (``norm_eval=False``, ``requires_grad=True``), SyncBN
+  becomes BN (one process, CPU or one GPU) and Swin's ``convert_weights`` is off;
+* test-time limits for cell images: up to :data:`MAX_INSTANCES` instances per image (the paper
+  evaluated with 3000 detections per image; a 256 x 256 window holds at most a few hundred cells),
+  :data:`RPN_PROPOSALS` proposals, score threshold :data:`SCORE_THR`. Mask2Former keeps the config's
+  100 queries (it is the architecture the paper trained), so it finds at most 100 cells per window.
+  SOLOv2 keeps at most :data:`SOLO_NMS_PRE` candidates before Matrix NMS (with random weights its
+  candidate count otherwise explodes and inference does not finish).
+
+RF-Next: MMDetection 3.3 ships no RF-Next config, but mmcv 2.1 keeps its receptive-field search
+(:class:`mmcv.cnn.RFSearchHook`). ``rf-next`` is Mask R-CNN R50-FPN whose odd-sized convolutions
+outside the stem and ``layer1`` are wrapped as searchable multi-dilation ops with the search settings of
+MMDetection 2.28's ``configs/rfnext/rfnext_search_*`` files (:data:`RFSEARCH`): after every
+:meth:`MMDetSegmenter.train_epoch` one search step re-estimates and re-expands each layer's dilation
+rates (``by_epoch=True``, up to ``max_step`` steps). The searched structure is saved in
+``backend.json`` so a checkpoint rebuilds the same network. The paper's "global" genetic search stage
+is not part of mmcv (only the expectation-guided local search is), so RF-Next here is the local search.
+
+Loading checkpoints trained with the paper's MMDetection 2.28 configs: MMDetection 3.x kept the
+state-dict layout of 2.x for the two-stage and SOLO families (mmdet 3.3's own model zoo still serves the
+``v2.0`` checkpoints for Mask R-CNN, Swin, MS R-CNN, HRNet, Res2Net, ResNeSt, seesaw Cascade Mask R-CNN
+and SOLOv2; a maintainer confirmed "compatibility is fully kept", open-mmlab/mmdetection#9779), so such a
+``.pth`` loads into the network built here once (1) its tensors are read without unpickling code
+(``torch.load(weights_only=True)``; mmcv 1.x checkpoints also carry a ``meta`` dict of plain values)
+and (2) the 2.28 config used the same in_channels / one class as here — the shapes then match key for
+key. Mask2Former is the exception: its transformer modules were refactored for 3.0
+(open-mmlab/mmdetection#8763, #9515: ``transformer_decoder.layers.N.attentions.0/1`` → ``cross_attn`` /
+``self_attn``, ``ffns.0`` → ``ffn``, pixel-decoder encoder likewise), the 3.x model zoo re-released its
+weights under ``v3.0``, and mmdet 3.3 ships no converter (``tools/model_converters`` has none for it;
+mmsegmentation's PR #2532 contains one for the same modules). RF-Next checkpoints additionally need the
+searched dilation structure (the ``local_search_config_step*.json`` written during the search). Nothing
+of the paper's trained weights is published, so none of this is exercised here.
+
+Devices: the mmcv wheel built by ``scripts/install_mmdet.sh`` has CUDA ops only when nvcc was present
+at build time; :func:`build` uses CUDA (with mixed precision) only when both torch and mmcv have it.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from seggal.backends.base import FitSettings, Prediction, Sample, Segmenter
+from seggal.errors import SegGalError
+from seggal.image import Image, as_labels
+from seggal.methods import Method, get_method
+
+MAX_INSTANCES = 1000  # instances per image at test time (two-stage, SOLOv2)
+RPN_PROPOSALS = 2000  # proposals kept by the RPN at test time (>= MAX_INSTANCES)
+SCORE_THR = 0.05  # the COCO configs' threshold; the LVIS seesaw config's 1e-4 keeps noise
+SOLO_NMS_PRE = 500  # SOLOv2 candidates ranked before Matrix NMS
+INPUT_MEAN, INPUT_STD = 0.5, 0.25  # inputs are percentile-normalised to [0, 1]
+#: The RF search settings of MMDetection 2.28's configs/rfnext/rfnext_search_* files.
+RFSEARCH = {
+    "step": 0, "max_step": 12, "search_interval": 1, "exp_rate": 0.5, "init_alphas": 0.01,
+    "mmin": 1, "mmax": 24, "num_branches": 2, "skip_layer": ["stem", "layer1"],
+}
+CHECKPOINT_FILES = ("model.safetensors", "backend.json")
+
+
+# ---------------------------------------------------------------------------------------------------
+# config adaptation (pure functions on plain dicts)
+
+
+def config_root() -> Path:
+    """The ``.mim/configs`` folder of the installed mmdet package."""
+    import mmdet
+
+    return Path(mmdet.__file__).parent / ".mim" / "configs"
+
+
+def load_config(name: str):
+    """The MMDetection config ``name`` (relative to :func:`config_root`) as an ``mmengine.Config``."""
+    from mmengine.config import Config
+
+    path = config_root() / name
+    if not path.is_file():
+        raise SegGalError(f"MMDetection config {name!r} not found under {config_root()}")
+    return Config.fromfile(str(path))
+
+
+def _walk(node: Any) -> Any:
+    """Copy of a config tree with the one-class, no-pretrained, single-process edits applied."""
+    if isinstance(node, list):
+        return [_walk(v) for v in node]
+    if isinstance(node, tuple):
+        return tuple(_walk(v) for v in node)
+    if not isinstance(node, dict):
+        return node
+    out = {}
+    for key, value in node.items():
+        if key in ("num_classes", "num_things_classes"):
+            value = 1
+        elif key == "num_stuff_classes":
+            value = 0
+        elif key == "class_weight" and isinstance(value, list) and len(value) > 2:
+            value = [1.0, value[-1]]  # Mask2Former: cell, then the no-object weight
+        elif key == "init_cfg" and isinstance(value, dict) and value.get("type") == "Pretrained":
+            value = None
+        elif key == "pretrained":
+            value = None
+        else:
+            value = _walk(value)
+        out[key] = value
+    if out.get("type") == "SyncBN":
+        out["type"] = "BN"
+    return out
+
+
+def _adapt_test_cfg(test_cfg: dict) -> dict:
+    """Test-time limits for crowded cell images (see the module docstring)."""
+    cfg = copy.deepcopy(test_cfg)
+    if "rpn" in cfg:
+        cfg["rpn"]["nms_pre"] = max(cfg["rpn"].get("nms_pre", 0), RPN_PROPOSALS)
+        cfg["rpn"]["max_per_img"] = RPN_PROPOSALS
+    if "rcnn" in cfg:
+        cfg["rcnn"]["max_per_img"] = MAX_INSTANCES
+        cfg["rcnn"]["score_thr"] = SCORE_THR
+    if "mask_thr" in cfg:  # SOLOv2
+        cfg.update(nms_pre=SOLO_NMS_PRE, max_per_img=MAX_INSTANCES)
+    return cfg
+
+
+def adapt_model_config(model: dict, in_channels: int) -> dict:
+    """An MMDetection model config (plain dict) adapted to one cell class and ``in_channels`` inputs."""
+    if in_channels not in (1, 2):
+        raise SegGalError(f"MMDetection backend: in_channels must be 1 or 2, got {in_channels!r}")
+    cfg = _walk(model)
+    backbone = cfg["backbone"]
+    backbone["in_channels"] = in_channels
+    for key, value in (("frozen_stages", -1), ("norm_eval", False), ("convert_weights", False)):
+        if key in backbone:
+            backbone[key] = value
+    if isinstance(backbone.get("norm_cfg"), dict):
+        backbone["norm_cfg"]["requires_grad"] = True
+    pre = cfg["data_preprocessor"]
+    pre.update(mean=[INPUT_MEAN * 255] * in_channels, std=[INPUT_STD * 255] * in_channels,
+               bgr_to_rgb=False, rgb_to_bgr=False, batch_augments=None)
+    cfg["test_cfg"] = _adapt_test_cfg(cfg.get("test_cfg") or {})
+    return cfg
+
+
+# ---------------------------------------------------------------------------------------------------
+# images and labels → mmdet inputs
+
+
+def model_input(image: Image, in_channels: int) -> np.ndarray:
+    """The (H, W, ``in_channels``) float32 array in [0, 255] a model sees.
+
+    Two-channel models see :func:`seggal.backends.network_input` (nuclear, membrane; each percentile-
+    normalised to [0, 1]; an absent channel zeros), scaled to the [0, 255] range the configs' data
+    preprocessors expect. One-channel models see the image's one channel, normalised the same way.
+    """
+    from seggal.backends import network_input
+
+    pixels = network_input(image)
+    present = [slot for slot, index in enumerate((image.channels.nuclear, image.channels.membrane))
+               if index is not None]
+    if in_channels == 1:
+        if len(present) != 1:
+            raise SegGalError(f"image {image.name}: the model takes 1 channel but the channel spec gives "
+                              f"{len(present)} (nuclear and membrane)")
+        pixels = pixels[:, :, present]
+    return np.ascontiguousarray(pixels * 255.0)
+
+
+def _data_sample(height: int, width: int, labels: np.ndarray | None = None):
+    """A ``DetDataSample`` for an (H, W) image; with ``labels`` its one-class ground-truth instances."""
+    import torch
+    from mmdet.structures import DetDataSample
+    from mmdet.structures.mask import BitmapMasks
+    from mmengine.structures import InstanceData
+    from scipy.ndimage import find_objects
+
+    sample = DetDataSample(metainfo={"img_shape": (height, width), "ori_shape": (height, width),
+                                     "scale_factor": (1.0, 1.0)})
+    if labels is not None:
+        ids = np.unique(labels)
+        ids = ids[ids > 0]
+        slices = find_objects(labels)
+        boxes = np.array([[slices[i - 1][1].start, slices[i - 1][0].start, slices[i - 1][1].stop,
+                           slices[i - 1][0].stop] for i in ids], np.float32).reshape(-1, 4)
+        masks = (labels[None] == ids[:, None, None]).astype(np.uint8)
+        sample.gt_instances = InstanceData(
+            bboxes=torch.from_numpy(boxes), labels=torch.zeros(len(ids), dtype=torch.long),
+            masks=BitmapMasks(masks, height, width))
+    return sample
+
+
+def paint(masks: np.ndarray, scores: np.ndarray) -> Prediction:
+    """Instance masks (N, H, W) bool + scores (N,) → one label image, higher scores winning overlaps.
+
+    Masks are painted in ascending score order; an instance left with no pixel is dropped; labels are
+    numbered 1..n in painting order and ``scores[i]`` belongs to label ``i + 1``.
+    """
+    height, width = masks.shape[1:]
+    labels = np.zeros((height, width), np.int32)
+    order = np.argsort(scores, kind="stable")
+    for rank, index in enumerate(order, start=1):
+        labels[masks[index]] = rank
+    present = np.zeros(len(order) + 1, bool)
+    present[np.unique(labels)] = True
+    present[0] = False
+    kept = np.flatnonzero(present)  # painting ranks still visible
+    relabel = np.zeros(len(order) + 1, np.int32)
+    relabel[kept] = np.arange(1, len(kept) + 1, dtype=np.int32)
+    return Prediction(relabel[labels], scores[order[kept - 1]].astype(np.float32))
+
+
+# ---------------------------------------------------------------------------------------------------
+# the segmenter
+
+
+def _device(requested: str | None) -> str:
+    """:func:`seggal.backends.device.pick_device`, but the CPU when mmcv has no CUDA ops and nothing
+    was asked; asking for CUDA then raises."""
+    from mmcv.ops import get_compiling_cuda_version
+
+    from seggal.backends.device import pick_device
+
+    device = pick_device(requested)
+    if device.startswith("cuda") and get_compiling_cuda_version() == "not available":
+        if requested in (None, "", "auto"):
+            return "cpu"
+        raise SegGalError(
+            "MMDetection backend: this mmcv was built without CUDA ops (no nvcc at build time); "
+            "use device 'cpu' or rebuild mmcv with scripts/install_mmdet.sh where nvcc is installed"
+        )
+    return device
+
+
+class MMDetSegmenter(Segmenter):
+    """One MMDetection detector adapted to cells (see the module docstring)."""
+
+    trainable = True
+    #: apply the config's per-iteration learning-rate schedules (warm-up over its first 500-1000
+    #: iterations; Mask2Former's step decay); set False for runs of a few steps
+    iteration_schedules = True
+
+    def __init__(self, method: Method, in_channels: int, device: str, rf_state: dict | None = None):
+        import torch
+        from mmdet.registry import MODELS
+        from mmdet.utils import register_all_modules
+        from mmengine.logging import MMLogger
+
+        MMLogger.get_instance("seggal-mmdet", log_level="WARNING")  # quiet mmengine's INFO lines
+        register_all_modules(init_default_scope=True)
+        self.method_id = method.id
+        self.config_name = method.options["config"]
+        self.in_channels = in_channels
+        self.device = device
+        self.config = load_config(self.config_name)
+        model_cfg = adapt_model_config(self.config.model.to_dict(), in_channels)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            self.model = MODELS.build(model_cfg)
+            self.model.init_weights()
+        self.rf_hook = None
+        if method.options.get("rfsearch"):
+            self._wrap_rfsearch(rf_state)
+        self.model.to(device)
+        self._optim = None
+        self._optim_key: tuple | None = None
+        self._schedulers: list = []
+        self._epoch = 0
+
+    # -- RF-Next -------------------------------------------------------------------------------------
+
+    def _wrap_rfsearch(self, rf_state: dict | None) -> None:
+        """Wrap the searchable convolutions; restore a saved search state (rates per layer, step)."""
+        from mmcv.cnn import RFSearchHook
+        from mmcv.cnn.rfsearch.operator import BaseConvRFSearchOp
+
+        search = dict(RFSEARCH, step=(rf_state or {}).get("step", 0))
+        self.rf_hook = RFSearchHook(mode="search", config={"search": search}, by_epoch=True, verbose=False)
+        self.rf_hook.init_model(self.model)
+        if rf_state:
+            ops = {n: m for n, m in self.model.named_modules() if isinstance(m, BaseConvRFSearchOp)}
+            if set(ops) != set(rf_state["layers"]):
+                raise SegGalError("RF-Next checkpoint: its searched layers do not match this network")
+            for name, op in ops.items():
+                saved = rf_state["layers"][name]
+                op.op_layer.dilation = tuple(saved["dilation"])
+                op.op_layer.padding = op.get_padding(op.op_layer.dilation)
+                op.dilation_rates = [tuple(r) for r in saved["rates"]]
+
+    def _rf_state(self) -> dict | None:
+        from mmcv.cnn.rfsearch.operator import BaseConvRFSearchOp
+
+        if self.rf_hook is None:
+            return None
+        layers = {n: {"dilation": list(m.op_layer.dilation), "rates": [list(r) for r in m.dilation_rates]}
+                  for n, m in self.model.named_modules() if isinstance(m, BaseConvRFSearchOp)}
+        return {"step": self.rf_hook.config["search"]["step"], "layers": layers}
+
+    # -- inference -----------------------------------------------------------------------------------
+
+    def _tensor(self, pixels: np.ndarray):
+        import torch
+
+        return torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)))
+
+    def predict(self, image: Image) -> Prediction:
+        """Segment ``image`` → :class:`Prediction` of its (H, W) (labels int32, scores float32)."""
+        import torch
+
+        pixels = model_input(image, self.in_channels)
+        height, width = pixels.shape[:2]
+        data = {"inputs": [self._tensor(pixels)], "data_samples": [_data_sample(height, width)]}
+        self.model.eval()
+        # float16, as mmengine's AmpOptimWrapper trains: mmcv's CUDA ops have no bfloat16 kernels
+        with torch.no_grad(), torch.autocast("cuda", dtype=torch.float16, enabled=self.device.startswith("cuda")):
+            result = self.model.test_step(data)[0].pred_instances
+        masks = result.masks.cpu().numpy().astype(bool).reshape(-1, height, width)
+        return paint(masks, result.scores.float().cpu().numpy())
+
+    # -- training ------------------------------------------------------------------------------------
+
+    def _learning_rate(self, settings: FitSettings, batch_size: int) -> float:
+        """The settings' rate, else the config's scaled linearly from its base batch (mmdet's auto_scale_lr)."""
+        if settings.learning_rate is not None:
+            return float(settings.learning_rate)
+        base = (self.config.get("auto_scale_lr") or {}).get("base_batch_size", 16)
+        return float(self.config.optim_wrapper.optimizer.lr) * batch_size / base
+
+    def _optimiser(self, lr: float):
+        """The config's optimiser wrapper (paramwise settings, gradient clipping) and its per-iteration
+        schedulers (warm-up), built once per learning rate."""
+        from mmengine.optim import build_optim_wrapper
+        from mmengine.registry import PARAM_SCHEDULERS
+
+        amp = self.device.startswith("cuda")
+        key = (lr, amp)
+        if self._optim_key != key:
+            cfg = copy.deepcopy(self.config.optim_wrapper.to_dict())
+            cfg["type"] = "AmpOptimWrapper" if amp else "OptimWrapper"
+            cfg["optimizer"]["lr"] = lr
+            self._optim = build_optim_wrapper(self.model, cfg)
+            schedulers = self.config.get("param_scheduler") or []
+            schedulers = schedulers if isinstance(schedulers, list) else [schedulers]
+            self._schedulers = [PARAM_SCHEDULERS.build(dict(s, optimizer=self._optim))
+                                for s in schedulers if self.iteration_schedules and not s.get("by_epoch", True)]
+            self._optim_key = key
+        return self._optim
+
+    def _batch(self, samples: Sequence[Sample], flips: np.ndarray) -> dict:
+        inputs, data_samples = [], []
+        for sample, flip in zip(samples, flips):
+            pixels = model_input(sample.image, self.in_channels)
+            labels = as_labels(sample.labels, f"training labels of {sample.image.name or 'an image'}")
+            if labels.shape != pixels.shape[:2]:
+                raise SegGalError(f"training sample {sample.image.name or ''}: labels {labels.shape} "
+                                  f"do not match the image {pixels.shape[:2]}")
+            if flip:  # the configs' RandomFlip(prob=0.5), horizontal
+                pixels, labels = pixels[:, ::-1], np.ascontiguousarray(labels[:, ::-1])
+            inputs.append(self._tensor(pixels))
+            data_samples.append(_data_sample(*labels.shape, labels=labels))
+        return {"inputs": inputs, "data_samples": data_samples}
+
+    def train_epoch(self, samples: Sequence[Sample], settings: FitSettings) -> float:
+        """One pass over ``samples`` in shuffled batches of ``settings.batch_size`` (at most
+        ``settings.max_iters`` optimiser steps); returns the mean total loss. RF-Next then takes one
+        receptive-field search step."""
+        import torch
+
+        if not samples:
+            raise SegGalError("MMDetection training: no training samples")
+        batch_size = max(1, min(settings.batch_size, len(samples)))
+        optim = self._optimiser(self._learning_rate(settings, batch_size))
+        rng = np.random.default_rng([settings.seed, self._epoch])
+        torch.manual_seed(settings.seed * 100_003 + self._epoch)
+        order = rng.permutation(len(samples))
+        flips = rng.random(len(samples)) < 0.5
+        starts = range(0, len(order), batch_size)
+        if settings.max_iters is not None:
+            starts = list(starts)[: settings.max_iters]
+        self.model.train()
+        losses = []
+        for start in starts:
+            index = order[start : start + batch_size]
+            data = self._batch([samples[i] for i in index], flips[index])
+            log = self.model.train_step(data, optim)
+            for scheduler in self._schedulers:
+                scheduler.step()
+            loss = float(log["loss"])
+            if not np.isfinite(loss):
+                raise SegGalError(f"{self.method_id}: training loss became {loss}; lower the learning rate")
+            losses.append(loss)
+        self._epoch += 1
+        if self.rf_hook is not None:
+            import tempfile
+
+            with tempfile.TemporaryDirectory() as work_dir:  # the hook writes its search log there
+                self.rf_hook.step(self.model, work_dir)
+        return float(np.mean(losses))
+
+    # -- checkpoints ---------------------------------------------------------------------------------
+
+    def save(self, folder: str | Path) -> None:
+        """Write ``model.safetensors`` (the state dict) and ``backend.json`` (what rebuilds the network)."""
+        import mmdet
+        from safetensors.torch import save_file
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
+        save_file(state, str(folder / "model.safetensors"))
+        meta = {"backend": "mmdet", "method": self.method_id, "config": self.config_name,
+                "in_channels": self.in_channels, "mmdet_version": mmdet.__version__,
+                "rfsearch": self._rf_state()}
+        (folder / "backend.json").write_text(json.dumps(meta, indent=2))
+
+
+def _read_backend_json(folder: Path) -> dict:
+    path = folder / "backend.json"
+    if not path.is_file():
+        raise SegGalError(f"MMDetection checkpoint {folder}: missing backend.json")
+    try:
+        meta = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise SegGalError(f"MMDetection checkpoint {path}: not valid JSON ({exc})") from exc
+    for key in ("method", "config", "in_channels"):
+        if key not in meta:
+            raise SegGalError(f"MMDetection checkpoint {path}: missing key {key!r}")
+    return meta
+
+
+def build(method: Method | str, checkpoint: str | Path | None = None, device: str | None = None,
+          in_channels: int = 2) -> MMDetSegmenter:
+    """An MMDetection segmenter for ``method``: from scratch (``in_channels`` 1 or 2, random weights,
+    deterministic) or restored bit-exactly from a folder written by :meth:`MMDetSegmenter.save`."""
+    method = get_method(method) if isinstance(method, str) else method
+    if method.backend != "mmdet" or "config" not in method.options:
+        raise SegGalError(f"method {method.id!r} is not an MMDetection method")
+    try:
+        import mmdet  # noqa: F401
+        import mmcv.ops  # noqa: F401
+    except ImportError as exc:
+        raise SegGalError(f"method {method.id!r} needs MMDetection: run `make mmdet` ({exc})") from exc
+    device = _device(device)
+    if checkpoint is None:
+        return MMDetSegmenter(method, in_channels, device)
+    from safetensors.torch import load_file
+
+    folder = Path(checkpoint)
+    meta = _read_backend_json(folder)
+    if meta["method"] != method.id:
+        raise SegGalError(f"MMDetection checkpoint {folder} holds method {meta['method']!r}, not {method.id!r}")
+    if meta["config"] != method.options["config"]:
+        raise SegGalError(f"MMDetection checkpoint {folder} was trained from config {meta['config']!r}; "
+                          f"this SegGal uses {method.options['config']!r}")
+    segmenter = MMDetSegmenter(method, int(meta["in_channels"]), device, rf_state=meta.get("rfsearch"))
+    weights = folder / "model.safetensors"
+    if not weights.is_file():
+        raise SegGalError(f"MMDetection checkpoint {folder}: missing model.safetensors")
+    result = segmenter.model.load_state_dict(load_file(str(weights), device=device), strict=False)
+    if result.missing_keys or result.unexpected_keys:
+        raise SegGalError(f"MMDetection checkpoint {weights} does not fit {method.id}: missing "
+                          f"{result.missing_keys[:5]}, unexpected {result.unexpected_keys[:5]}")
+    return segmenter

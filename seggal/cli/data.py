@@ -1,0 +1,59 @@
+"""``python -m seggal data info PATH [--images DIR] [--json]``: what a dataset file holds."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("data", help="inspect datasets (TissueNet .npz, LIVECell .json)")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    info = actions.add_parser("info", help="images per tissue / cell type, shapes and channel meaning")
+    info.add_argument("path", help="a TissueNet .npz (v1.1 or the paper's preprocessed) or a LIVECell .json")
+    info.add_argument("--images", help="LIVECell: folder holding the TIFFs (default: the nearest images/ folder)")
+    info.add_argument("--json", action="store_true", help="print JSON")
+    info.set_defaults(run=run_info)
+
+
+def describe(path: str, images: str | None = None) -> dict:
+    """The info dict of a dataset file, dispatched on its suffix."""
+    from pathlib import Path
+
+    from seggal.errors import SegGalError
+
+    suffix = Path(path).suffix.lower()
+    if suffix == ".npz":
+        from seggal.data.tissuenet import open_tissuenet
+
+        return open_tissuenet(path).info()
+    if suffix == ".json":
+        from seggal.data.livecell import open_livecell
+
+        return open_livecell(path, images).info()
+    raise SegGalError(f"{path}: unknown dataset file type {suffix or '(none)'}; expected a TissueNet .npz or a LIVECell .json")
+
+
+def run_info(args: argparse.Namespace) -> int:
+    from seggal.cli import print_json
+
+    info = describe(args.path, args.images)
+    if args.json:
+        print_json(info)
+        return 0
+    print(f"{info['path']}: {info['dataset']} ({info['layout']})")
+    if info.get("description"):
+        print(f"  description: {info['description']}")
+    print(f"  images: {info['n_images']}")
+    if info["dataset"] == "TissueNet":
+        print(f"  X {tuple(info['X']['shape'])} {info['X']['dtype']}: channels {', '.join(info['X']['channels'])}")
+        print(f"  y {tuple(info['y']['shape'])} {info['y']['dtype']}: channels {', '.join(info['y']['channels'])}")
+    else:
+        sizes = ", ".join(f"{h} x {w}" for h, w in info["image_shapes"])
+        print(f"  image sizes (H x W): {sizes or 'none'}; channel: {info['channels'][0]}")
+        print(f"  annotations: {info['n_annotations']}; images folder: {info['image_dir']} "
+              f"({info['missing_images']} missing)")
+    print("  per tissue / cell type:")
+    width = max((len(t) for t in info["tissues"]), default=0)
+    for name, count in info["tissues"].items():
+        print(f"    {name.ljust(width)}  {count}")
+    return 0

@@ -1,0 +1,215 @@
+"""The five tasks as views over the datasets: (dataset, target, input channels) → samples.
+
+:func:`load_task` returns a :class:`TaskView`, a lazy sequence of
+:class:`~seggal.backends.base.Sample` (an :class:`~seggal.image.Image` holding exactly the task's input
+channels, packed nuclear then membrane as :meth:`ChannelSpec.for_input` says, plus the target's label
+image), with ``tissues`` parallel to it. Images are read one at a time when indexed.
+
+``source`` is one of
+
+* ``"synthetic"``: a small generated set (:mod:`seggal.data.synthetic`), deterministic per split;
+* a TissueNet ``.npz`` or a LIVECell ``.json`` file (used whatever ``split`` says);
+* a folder holding the split's file: ``*{split}*.npz`` for TissueNet (``tissuenet_v1.1_test.npz``),
+  ``livecell_coco_{split}.json`` for LIVECell (``split="val"`` also finds ``livecell_coco_val.json``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from seggal.backends.base import Sample
+from seggal.errors import SegGalError
+from seggal.image import ChannelSpec, Image
+from seggal.preprocess import STEP, WINDOW
+from seggal.tasks import LIVECELL_CELL_TYPES, TISSUENET_TISSUES, Task, get_task
+
+SPLITS = ("train", "val", "test")
+#: Images per tissue / cell type in each split of the "synthetic" source, and their size.
+SYNTHETIC_PER_GROUP = {"train": 2, "val": 1, "test": 1}
+SYNTHETIC_SHAPE = (256, 256)
+_SPLIT_SEED = {"train": 0, "val": 10_000, "test": 20_000}
+
+
+@dataclass(frozen=True)
+class TaskView(Sequence[Sample]):
+    """A task's split as a lazy sequence of samples.
+
+    ``tissues[i]`` is the tissue / cell type of sample ``i``; ``names[i]`` its image name;
+    ``shapes[i]`` its (H, W); ``synthetic`` is True for generated data (label it as such wherever it
+    is shown).
+    """
+
+    task: Task
+    split: str
+    source: str
+    tissues: list[str]
+    names: list[str]
+    shapes: list[tuple[int, int]]
+    load: Callable[[int], Sample]
+    synthetic: bool = False
+
+    def __len__(self) -> int:
+        return len(self.tissues)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"sample {i} of a view with {len(self)} samples")
+        return self.load(i % len(self))
+
+    def counts(self) -> dict[str, int]:
+        """Images per tissue / cell type, in first-seen order."""
+        out: dict[str, int] = {}
+        for t in self.tissues:
+            out[t] = out.get(t, 0) + 1
+        return out
+
+    def subset(self, tissue: str) -> "TaskView":
+        """The samples of one tissue / cell type (``"All"`` returns the view itself)."""
+        if tissue == "All":
+            return self
+        index = [i for i, t in enumerate(self.tissues) if t == tissue]
+        if not index:
+            raise SegGalError(
+                f"{self.source}: no {self.split} images of {tissue!r} for {self.task.id}; "
+                f"available: {', '.join(self.counts()) or 'none'}"
+            )
+        return TaskView(self.task, self.split, self.source, [self.tissues[i] for i in index],
+                        [self.names[i] for i in index], [self.shapes[i] for i in index],
+                        lambda k: self.load(index[k]), self.synthetic)
+
+    def crops(self, size: int = WINDOW, step: int = STEP, normalise: bool = True) -> "TaskView":
+        """The paper's training / evaluation samples: every image cut into ``size`` x ``size`` sliding
+        windows (:func:`seggal.preprocess.sliding_windows`, zero-padded where the image is smaller),
+        labels cropped alike (cells cut by a window edge stay as partial cells), and, with
+        ``normalise``, each crop percentile-normalised and CLAHE-equalised (:func:`seggal.preprocess.preprocess`).
+        """
+        from seggal.preprocess import crop, preprocess, sliding_windows
+
+        index = [(i, y, x) for i, (h, w) in enumerate(self.shapes) for y, x in sliding_windows(h, w, size, step)]
+
+        def load(k: int) -> Sample:
+            i, y, x = index[k]
+            sample = self.load(i)
+            image = Image(crop(sample.image.pixels, y, x, size), sample.image.channels,
+                          f"{sample.image.name}[{y}:{y + size}, {x}:{x + size}]")
+            return Sample(preprocess(image) if normalise else image, crop(sample.labels, y, x, size))
+
+        names = [f"{self.names[i]}[{y}:{y + size}, {x}:{x + size}]" for i, y, x in index]
+        return TaskView(self.task, self.split, self.source, [self.tissues[i] for i, _, _ in index], names,
+                        [(size, size)] * len(index), load, self.synthetic)
+
+
+def _select(pixels: np.ndarray, task: Task, name: str) -> Image:
+    """Pack the task's input channels from [nuclear, membrane] pixels (H, W, 2)."""
+    order = {"dual": [0, 1], "nuclear": [0], "whole_cell": [1]}[task.input_channels]
+    return Image(np.ascontiguousarray(pixels[:, :, order]), ChannelSpec.for_input(task.input_channels), name)
+
+
+def _synthetic(task: Task, split: str) -> TaskView:
+    from seggal.data.synthetic import synthetic_livecell, synthetic_tissue
+
+    groups = TISSUENET_TISSUES if task.dataset == "TissueNet" else LIVECELL_CELL_TYPES
+    tissues = [g for g in groups for _ in range(SYNTHETIC_PER_GROUP[split])]
+    seeds = [_SPLIT_SEED[split] + i for i in range(len(tissues))]
+    names = [f"synthetic-{split}-{t.replace(' ', '_')}-{s}" for t, s in zip(tissues, seeds)]
+
+    @lru_cache(maxsize=None)  # a few small samples; regenerating them every epoch would dominate smoke runs
+    def load(i: int) -> Sample:
+        if task.dataset == "LIVECell":
+            pixels, cells = synthetic_livecell(SYNTHETIC_SHAPE, tissues[i], seeds[i])
+            return Sample(Image(pixels, ChannelSpec.for_input("whole_cell"), names[i]), cells)
+        pixels, nuclei, cells = synthetic_tissue(SYNTHETIC_SHAPE, tissues[i], seeds[i])
+        return Sample(_select(pixels, task, names[i]), nuclei if task.target == "nuclei" else cells)
+
+    return TaskView(task, split, "synthetic", tissues, names, [SYNTHETIC_SHAPE] * len(tissues), load, synthetic=True)
+
+
+def _split_pattern(dataset: str, split: str) -> str:
+    return f"*{split}*.npz" if dataset == "TissueNet" else f"*livecell_coco_{split}*.json"
+
+
+def find_split_file(folder: Path, dataset: str, split: str) -> Path:
+    """The file of ``split`` in a dataset folder (see the module docstring)."""
+    pattern = _split_pattern(dataset, split)
+    found = sorted(folder.glob(pattern)) or sorted(folder.rglob(pattern))
+    if len(found) != 1:
+        what = "no" if not found else f"{len(found)} ({', '.join(p.name for p in found)})"
+        raise SegGalError(f"{folder}: found {what} {dataset} file(s) matching {pattern!r}; pass the file itself")
+    return found[0]
+
+
+def load_task(
+    source: str | Path,
+    task: str | Task,
+    split: str = "test",
+    training_set: str = "All",
+    images: str | Path | None = None,
+) -> TaskView:
+    """The samples of ``task`` in ``split``, restricted to one tissue / cell type unless ``training_set`` is "All".
+
+    ``images``: LIVECell image folder when it is not the ``images`` folder next to the json.
+    """
+    task = task if isinstance(task, Task) else get_task(task)
+    if split not in SPLITS:
+        raise SegGalError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+    if str(source) == "synthetic":
+        return _synthetic(task, split).subset(training_set)
+    path = Path(source)
+    if path.is_dir():
+        path = find_split_file(path, task.dataset, split)
+    if not path.exists():
+        raise SegGalError(f"{path}: not found (give a dataset file, a folder, or 'synthetic')")
+    expected = ".npz" if task.dataset == "TissueNet" else ".json"
+    if path.suffix.lower() != expected:
+        raise SegGalError(f"{path}: task {task.id} needs a {task.dataset} {expected} file, got {path.suffix or 'no suffix'}")
+    if task.dataset == "TissueNet":
+        from seggal.data.tissuenet import open_tissuenet
+
+        data = open_tissuenet(path)
+        names = [data.name(i) for i in range(len(data))]
+
+        def load(i: int) -> Sample:
+            return Sample(_select(data.image(i).pixels, task, names[i]), data.labels(i, task.target))
+
+        shapes = [tuple(int(s) for s in data.X.shape[1:3])] * len(data)
+        view = TaskView(task, split, str(path), list(data.tissues), names, shapes, load)
+    else:
+        from seggal.data.livecell import open_livecell
+
+        data = open_livecell(path, images)
+
+        def load(i: int) -> Sample:
+            return Sample(data.image(i), data.labels(i))
+
+        shapes = [(im["height"], im["width"]) for im in data.images]
+        view = TaskView(task, split, str(path), data.cell_types, [im["file_name"] for im in data.images], shapes, load)
+    return view.subset(training_set)
+
+
+def split_counts(source: str | Path, task: str | Task, images: str | Path | None = None) -> dict[str, dict[str, int]]:
+    """Images per tissue / cell type in every split that ``source`` has: {split: {tissue: n}}.
+
+    A single file counts as the one split it is (reported under ``"file"``).
+    """
+    task = task if isinstance(task, Task) else get_task(task)
+    if str(source) == "synthetic":
+        return {split: load_task(source, task, split).counts() for split in SPLITS}
+    folder = Path(source)
+    if folder.is_file():
+        return {"file": load_task(folder, task, images=images).counts()}
+    if not folder.is_dir():
+        raise SegGalError(f"{folder}: not found (give a dataset file, a folder, or 'synthetic')")
+    out = {}
+    for split in SPLITS:
+        if any(folder.rglob(_split_pattern(task.dataset, split))):
+            out[split] = load_task(folder, task, split, images=images).counts()
+    if not out:
+        raise SegGalError(f"{folder}: no train / val / test files found for {task.dataset}")
+    return out

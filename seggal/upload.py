@@ -1,0 +1,250 @@
+"""What the Segment page does with a user's files, as pure functions (no Streamlit here).
+
+* :func:`decode` — uploaded bytes + file name → the file's raw array (pixel cap checked from the header,
+  decompression bombs refused), every failure a :class:`SegGalError` naming the file.
+* :func:`n_planes` / :func:`to_pixels` — a Z-stack or multi-page file → one chosen plane; any 2-D image
+  with 1-3 channels ((C, H, W) or (H, W, C), 8/16-bit or float) → (H, W, C) float32, blank images refused.
+* :func:`default_mapping` / :func:`make_image` — the channel mapping (which channel is nuclear, which is
+  membrane) → a :class:`seggal.image.Image` carrying the channels a task's model reads.
+* :func:`preview_rgb`, :func:`overlay`, :func:`error_rgb`, :func:`downsample` — what the page shows:
+  (H, W, 3) uint8 RGB pictures.
+* :func:`downloads` — the result files (label TIFF, COCO json, per-cell CSV, ImageJ ROI zip) as bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from seggal.errors import SegGalError
+from seggal.image import ChannelSpec, Image, as_labels
+from seggal.io import MAX_PIXELS, read_array, to_hwc
+
+#: File types the page accepts (st.file_uploader's ``type``).
+UPLOAD_TYPES = ("tif", "tiff", "png", "jpg", "jpeg")
+#: Colour of each error-map class (Okabe-Ito palette, distinguishable with colour-blindness).
+ERROR_CLASSES = {
+    1: ("true positive", (0, 158, 115)),
+    2: ("false positive", (213, 94, 0)),
+    3: ("false negative", (86, 180, 233)),
+}
+OUTLINE_COLOUR = (255, 221, 0)
+HIGHLIGHT_COLOUR = (255, 0, 255)
+
+
+def decode(data: bytes, file_name: str) -> np.ndarray:
+    """Decode an uploaded TIFF / PNG / JPG (``data``, named ``file_name``) into its raw numpy array.
+
+    The pixel count is checked from the header before any pixel is decoded (:data:`seggal.io.MAX_PIXELS`).
+    Raises :class:`SegGalError` naming the file for anything else than a readable image of those types.
+    """
+    suffix = Path(file_name).suffix.lower().lstrip(".")
+    if suffix not in UPLOAD_TYPES:
+        raise SegGalError(f"{file_name}: unsupported file type {suffix or '(none)'}; upload one of "
+                          f"{', '.join(UPLOAD_TYPES).upper()}")
+    if not data:
+        raise SegGalError(f"{file_name}: the file is empty")
+    try:
+        return read_array(bytes(data), file_name)
+    except SegGalError as err:
+        from PIL import Image as PILImage
+
+        # seggal.io wraps PIL's own bomb guard (which fires at twice PIL's limit) in a generic
+        # "cannot read" message; say what it means.
+        if isinstance(err.__cause__, PILImage.DecompressionBombError):
+            raise SegGalError(f"{file_name}: the header claims more pixels than the limit of {MAX_PIXELS:,} "
+                              "(a possible decompression bomb); nothing was decoded") from None
+        raise
+
+
+def _is_stack(arr: np.ndarray) -> bool:
+    """A stack of 2-D planes along axis 0: (Z, H, W, C), (Z, C, H, W) or (Z, H, W) with Z > 3 and no
+    short channel axis at the end (tifffile puts pages first)."""
+    return arr.ndim == 4 or (arr.ndim == 3 and min(arr.shape[0], arr.shape[-1]) > 3)
+
+
+def n_planes(arr: np.ndarray) -> int:
+    """How many 2-D planes a decoded file holds (1 for a plain image with or without channels)."""
+    return int(arr.shape[0]) if _is_stack(arr) else 1
+
+
+def to_pixels(arr: np.ndarray, name: str, plane: int = 0) -> np.ndarray:
+    """A decoded file → (H, W, C) float32, 1 <= C <= 3, raw intensities.
+
+    ``plane`` (0-based) picks one plane of a stack (:func:`n_planes`). Channels that are exact copies
+    of the first (a grey image saved as RGB) are collapsed into one. Refuses (``SegGalError``) NaN or
+    infinite pixels, more than 4 dimensions and a blank image (every pixel equal).
+    """
+    arr = np.asarray(arr)
+    if arr.ndim > 4:
+        raise SegGalError(f"{name}: {arr.ndim}-D data of shape {arr.shape}; SegGal segments 2-D images")
+    if _is_stack(arr):
+        if not 0 <= plane < arr.shape[0]:
+            raise SegGalError(f"{name}: plane {plane + 1} does not exist; the stack has {arr.shape[0]} planes")
+        arr = arr[plane]
+    pixels = to_hwc(arr, name)
+    if pixels.shape[2] == 0:
+        raise SegGalError(f"{name}: the image has no channels (shape {arr.shape})")
+    if pixels.shape[2] > 1 and all(np.array_equal(pixels[:, :, 0], pixels[:, :, c]) for c in range(1, pixels.shape[2])):
+        pixels = np.ascontiguousarray(pixels[:, :, :1])
+    low, high = float(pixels.min()), float(pixels.max())
+    if low == high:
+        raise SegGalError(f"{name}: the image is blank (every pixel is {low:g}); nothing to segment")
+    return pixels
+
+
+def read_ground_truth(data: bytes, file_name: str, shape: tuple[int, int]) -> np.ndarray:
+    """An uploaded label image → (H, W) int32 (0 = background), checked against the image's ``shape``."""
+    labels = as_labels(decode(data, file_name), file_name)
+    if labels.shape != tuple(shape):
+        raise SegGalError(f"{file_name}: labels of shape {labels.shape} do not match the image's {tuple(shape)}")
+    if labels.max() == 0:
+        raise SegGalError(f"{file_name}: the label image has no cells (all background)")
+    return labels
+
+
+def n_cells(labels: np.ndarray) -> int:
+    """How many instances an (H, W) label image holds (distinct non-zero values)."""
+    return int(np.count_nonzero(np.unique(labels)))
+
+
+def default_mapping(pixels: np.ndarray) -> tuple[int | None, int | None]:
+    """A first guess of (nuclear, membrane) channel indices for (H, W, C) pixels.
+
+    One channel: it is both candidates' only choice, so it is offered as the membrane (whole-cell /
+    phase-contrast) channel and as the nuclear channel; the task decides which is read. Two or more:
+    channel 0 nuclear, channel 1 membrane (TissueNet's order), skipping blank channels.
+    """
+    live = [c for c in range(pixels.shape[2]) if pixels[:, :, c].max() > pixels[:, :, c].min()]
+    if len(live) == 1:
+        return live[0], live[0]
+    return live[0], live[1]
+
+
+def make_image(pixels: np.ndarray, nuclear: int | None, membrane: int | None, input_channels: str,
+               name: str = "") -> Image:
+    """The :class:`Image` a task's model reads: ``input_channels`` (``dual`` / ``nuclear`` / ``whole_cell``,
+    see :class:`seggal.tasks.Task`) picks which of the mapped ``nuclear`` / ``membrane`` channels are used.
+
+    Raises :class:`SegGalError` when the task needs a channel that is not mapped.
+    """
+    needs_nuclear = input_channels in ("dual", "nuclear")
+    needs_membrane = input_channels in ("dual", "whole_cell")
+    if input_channels not in ("dual", "nuclear", "whole_cell"):
+        raise SegGalError(f"unknown input channels {input_channels!r}")
+    if needs_nuclear and nuclear is None:
+        raise SegGalError(f"{name or 'image'}: this task reads a nuclear channel; choose which channel is nuclear")
+    if needs_membrane and membrane is None:
+        raise SegGalError(f"{name or 'image'}: this task reads a membrane / cytoplasm channel; choose which channel it is")
+    spec = ChannelSpec(nuclear if needs_nuclear else None, membrane if needs_membrane else None)
+    return Image(pixels, spec, name)
+
+
+def _stretch(channel: np.ndarray, low: float, high: float) -> np.ndarray:
+    """One (H, W) channel → [0, 1] float32 between its ``low`` and ``high`` percentiles."""
+    from seggal.preprocess import percentile_normalize
+
+    return percentile_normalize(channel, low, high)
+
+
+def preview_rgb(pixels: np.ndarray, nuclear: int | None = None, membrane: int | None = None,
+                low: float = 1.0, high: float = 99.8) -> np.ndarray:
+    """(H, W, C) pixels → (H, W, 3) uint8 with percentile contrast per channel.
+
+    With both channels mapped: membrane green, nuclear blue (TissueNet's colours); otherwise the one
+    mapped channel (or channel 0) in grey.
+    """
+    if nuclear is not None and membrane is not None and nuclear != membrane:
+        rgb = np.zeros(pixels.shape[:2] + (3,), np.float32)
+        rgb[:, :, 1] = _stretch(pixels[:, :, membrane], low, high)
+        nuc = _stretch(pixels[:, :, nuclear], low, high)
+        rgb[:, :, 2] = nuc
+        rgb[:, :, 0] = 0.25 * nuc  # a touch of red keeps pure blue readable on a dark screen
+    else:
+        index = next((c for c in (membrane, nuclear) if c is not None), 0)
+        rgb = np.repeat(_stretch(pixels[:, :, index], low, high)[:, :, None], 3, axis=2)
+    return (np.clip(rgb, 0, 1) * 255).round().astype(np.uint8)
+
+
+def downsample(array: np.ndarray, max_side: int = 1024) -> np.ndarray:
+    """Every k-th pixel of an (H, W, …) array so that its longer side is at most ``max_side``
+    (label-safe: no interpolation). Returns the array itself when it is small enough."""
+    step = -(-max(array.shape[:2]) // max_side)
+    return array if step <= 1 else np.ascontiguousarray(array[::step, ::step])
+
+
+def _blend(rgb: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int], opacity: float) -> None:
+    """In place: ``rgb[mask] = (1 - opacity) * rgb[mask] + opacity * colour``."""
+    rgb[mask] = ((1 - opacity) * rgb[mask] + opacity * np.asarray(colour, np.float32)).round()
+
+
+def overlay(rgb: np.ndarray, labels: np.ndarray, style: str = "outlines", opacity: float = 0.5,
+            highlight: int | None = None) -> np.ndarray:
+    """Draw a label image over an (H, W, 3) uint8 picture → (H, W, 3) uint8.
+
+    ``style`` ``"outlines"`` (each cell's inner boundary, yellow) or ``"filled"`` (each cell a colour
+    from ``skimage.color.label2rgb``), blended with ``opacity`` in [0, 1]. ``highlight`` (a label value)
+    gets a thick magenta outline at full opacity.
+    """
+    from skimage.color import label2rgb
+    from skimage.segmentation import find_boundaries
+
+    labels = as_labels(labels)
+    if labels.shape != rgb.shape[:2]:
+        raise SegGalError(f"overlay: labels {labels.shape} and picture {rgb.shape[:2]} differ in size")
+    if not 0 <= opacity <= 1:
+        raise SegGalError(f"overlay: opacity must lie in [0, 1], got {opacity}")
+    if style == "filled":
+        # label2rgb picks the colours; it would grey the picture underneath, so the blend is done here.
+        colours = label2rgb(labels, bg_label=0).astype(np.float32) * 255
+        cells = labels > 0
+        out = rgb.astype(np.float32)
+        out[cells] = ((1 - opacity) * out[cells] + opacity * colours[cells]).round()
+    elif style == "outlines":
+        out = rgb.astype(np.float32)
+        _blend(out, find_boundaries(labels, mode="inner"), OUTLINE_COLOUR, opacity)
+    else:
+        raise SegGalError(f"overlay: unknown style {style!r}; use 'outlines' or 'filled'")
+    if highlight:
+        cell = labels == highlight
+        _blend(out, cell, HIGHLIGHT_COLOUR, 0.35)
+        _blend(out, find_boundaries(cell, mode="thick"), HIGHLIGHT_COLOUR, 1.0)
+    return out.astype(np.uint8)
+
+
+def error_rgb(rgb: np.ndarray, errors: np.ndarray, opacity: float = 0.6) -> np.ndarray:
+    """Colour an error map (:func:`seggal.metrics.error_map`: 0 background, 1 TP, 2 FP, 3 FN) over an
+    (H, W, 3) uint8 picture with :data:`ERROR_CLASSES`' colours → (H, W, 3) uint8."""
+    out = rgb.astype(np.float32)
+    for value, (_, colour) in ERROR_CLASSES.items():
+        _blend(out, errors == value, colour, opacity)
+    return out.astype(np.uint8)
+
+
+@dataclass(frozen=True)
+class Download:
+    """One file offered for download."""
+
+    file_name: str
+    data: bytes
+    mime: str
+
+
+def downloads(labels: np.ndarray, name: str, scores: np.ndarray | None = None) -> dict[str, Download]:
+    """The result files (via :mod:`seggal.export`) for a label image segmented from the image called
+    ``name``, with optional per-instance ``scores`` (n,): ``tiff`` (label TIFF), ``coco`` (COCO json,
+    RLE), ``csv`` (one row per cell), ``roi`` (ImageJ ROI zip)."""
+    from seggal import export
+
+    labels = as_labels(labels)
+    stem = Path(name).stem or "image"
+    coco = export.to_coco(labels, 1, name or "image.tif", scores)
+    return {
+        "tiff": Download(f"{stem}_labels.tif", export.label_tiff(labels), "image/tiff"),
+        "coco": Download(f"{stem}_coco.json", json.dumps(coco).encode(), "application/json"),
+        "csv": Download(f"{stem}_cells.csv", export.cell_csv(labels).encode(), "text/csv"),
+        "roi": Download(f"{stem}_rois.zip", export.roi_zip(labels), "application/zip"),
+    }

@@ -1,0 +1,107 @@
+"""training.grid: the paper's 138-model grid, job states, SLURM export and the standardised time T_s."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from seggal.errors import SegGalError
+from seggal.methods import get_method, paper_methods
+from seggal.results import load_scores
+from training import grid
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_grid_is_the_papers_138_models_with_distinct_names():
+    jobs = grid.jobs()
+    assert len(jobs) == len(load_scores()) == 138
+    assert len({job.name for job in jobs}) == 138
+    assert {job.method for job in jobs} == {m.id for m in paper_methods()}
+    # Swin-S on each single tissue (10 × 4 TissueNet tasks) and cell line (8): 48 single-set models
+    single = [job for job in jobs if job.training_set != "All"]
+    assert len(single) == 48 and {job.method for job in single} == {"swin-s"}
+
+
+def test_grid_filters_by_method_task_and_set():
+    assert len(grid.jobs(methods=["Cellpose"])) == 5
+    assert len(grid.jobs(tasks=["nuclei-dual"])) == 28
+    assert [j.training_set for j in grid.jobs(methods=["swin-s"], tasks=["wholecell"], training_sets=["A172"])] == ["A172"]
+    with pytest.raises(SegGalError, match="unknown method"):
+        grid.jobs(methods=["nope"])
+
+
+def test_standardised_time_epochs_follows_the_papers_formula():
+    # T_s = T × B/8 × 50/E: 2 h at batch 16 for 100 epochs → 2 × 2 × 0.5
+    assert grid.standardised_hours(2.0, 16, epochs=100) == pytest.approx(2.0)
+    # Cellpose's paper settings (B = 8, E = 500): T_s = T / 10
+    assert grid.standardised_hours(25.0, 8, epochs=500) == pytest.approx(2.5)
+
+
+def test_standardised_time_iterations_follows_the_papers_formula():
+    # T_s = T × B/8 × 50N/(I×B): Centermask2 (B = 32, I = 100 000) on N = 2 580 images for 10 h
+    assert grid.standardised_hours(10.0, 32, iterations=100_000, n_images=2580) == pytest.approx(
+        10.0 * 32 / 8 * 50 * 2580 / (100_000 * 32))
+
+
+@given(hours=st.floats(0.01, 100), batch=st.integers(1, 64), n=st.integers(1, 5000), epochs=st.integers(1, 500))
+def test_iteration_form_equals_epoch_form_at_the_same_number_of_epochs(hours, batch, n, epochs):
+    iterations = epochs * n  # I iterations of batch B see I·B/N epochs of N images
+    assert grid.standardised_hours(hours, batch, iterations=iterations, n_images=n) == pytest.approx(
+        grid.standardised_hours(hours, batch, epochs=iterations * batch / n))
+
+
+def test_standardised_time_rejects_bad_input():
+    for kwargs in ({"epochs": 0}, {"iterations": 10}, {}, {"iterations": 0, "n_images": 5}):
+        with pytest.raises(SegGalError, match="standardised time"):
+            grid.standardised_hours(1.0, 8, **kwargs)
+    with pytest.raises(SegGalError):
+        grid.standardised_hours(-1.0, 8, epochs=5)
+
+
+def test_job_states_say_why_a_job_cannot_run(tmp_path):
+    sam = grid.Job("sam", "tissuenet-nuclei-dual", "All")
+    mesmer = grid.Job("mesmer", "tissuenet-nuclei-dual", "All")
+    cellpose = grid.Job("cellpose", "tissuenet-nuclei-dual", "All")
+    assert grid.job_state(sam, tmp_path) == "untrained"
+    assert grid.job_state(mesmer, tmp_path) == "blocked: " + get_method("mesmer").blocked
+    assert grid.job_state(cellpose, tmp_path) == "todo"
+
+
+def test_slurm_script_is_valid_bash_with_one_array_task_per_job(tmp_path):
+    jobs = grid.jobs(methods=["cellpose", "stardist"], tasks=["nuclei-dual", "wholecell"])
+    commands = [grid.train_command(j, "/data/tissuenet", tmp_path, ["--epochs", "2"]) for j in jobs]
+    script = grid.slurm_script(commands, gpus=1)
+    assert f"--array=0-{len(jobs) - 1}%" in script
+    path = tmp_path / "grid.sbatch"
+    path.write_text(script)
+    assert subprocess.run(["bash", "-n", str(path)]).returncode == 0
+    assert script.count("training.train") == len(jobs)
+    assert "--train-set All" in script and "--resume" in script
+    with pytest.raises(SegGalError, match="no jobs"):
+        grid.slurm_script([])
+
+
+def test_torchrun_is_used_for_torch_backends_on_several_gpus(tmp_path):
+    cellpose = grid.train_command(grid.Job("cellpose", "livecell-wholecell", "All"), "d", tmp_path, gpus=4)
+    stardist = grid.train_command(grid.Job("stardist", "livecell-wholecell", "All"), "d", tmp_path, gpus=4)
+    assert cellpose[:2] == ["torchrun", "--nproc_per_node=4"]
+    assert stardist[0] == sys.executable
+
+
+def test_cli_lists_every_job_and_writes_a_slurm_script(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "training.grid", "--out", str(tmp_path), "--list"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert len(lines) == 139 and lines[-1].startswith("138 jobs: 0 done")
+    script = tmp_path / "array.sh"
+    out = subprocess.run([sys.executable, "-m", "training.grid", "--out", str(tmp_path), "--method", "cellpose",
+                          "--slurm", str(script), "--", "--epochs", "3"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    text = script.read_text()
+    assert text.count("--epochs 3") == 5 and "--method cellpose" in text

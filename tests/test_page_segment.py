@@ -1,0 +1,202 @@
+"""The Segment page driven end to end by Streamlit's AppTest: the example (segment, score, sweep,
+compare, downloads), uploads good and bad, pre-selection from the Guideline / URL, state across reruns
+and between sessions. Real models (the classical baseline), real files."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+PAGE = "pages/segment.py"
+
+
+def open_page(**state) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=180).run()
+    for key, value in state.items():
+        at.session_state[key] = value
+    at.switch_page(PAGE).run()
+    assert not at.exception
+    return at
+
+
+def tiff(arr: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    tifffile.imwrite(buffer, arr)
+    return buffer.getvalue()
+
+
+def png_bomb() -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+
+
+def blobs(shape=(96, 96), n=6) -> tuple[np.ndarray, np.ndarray]:
+    """Bright discs on a dark background (uint16) and their label image."""
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    labels = np.zeros(shape, np.int32)
+    for i in range(n):
+        cy, cx = 16 + (i // 3) * 40, 16 + (i % 3) * 30
+        labels[(yy - cy) ** 2 + (xx - cx) ** 2 <= 64] = i + 1
+    pixels = (200 + 3000 * (labels > 0) + np.random.default_rng(0).integers(0, 50, shape)).astype(np.uint16)
+    return pixels, labels
+
+
+def texts(at: AppTest) -> str:
+    return " ".join(m.value for m in at.markdown) + " " + " ".join(c.value for c in at.caption)
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+@pytest.fixture(scope="module")
+def example() -> AppTest:
+    """The page after one click on the example button (shared: the expensive part runs once)."""
+    at = open_page()
+    at.button(key="seg_example_button").click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_example_click_segments_and_shows_every_result_panel(example):
+    at = example
+    assert not at.error, [e.value for e in at.error]
+    assert at.selectbox(key="seg_method").value == "baseline" or at.selectbox(key="seg_method").value
+    cells = int(metric(at, "Cells found"))
+    assert cells > 10
+    assert f"{cells} cells" in texts(at)
+    assert len(at.dataframe) >= 1 and len(at.dataframe[0].value) == cells  # one morphology row per cell
+    assert {"size", "convexity", "elongation"} <= set(at.dataframe[0].value.columns)
+    # scores against the example's ground truth, between 0 and 1, and the error map
+    accuracy = float(metric(at, "accuracy"))
+    assert 0.0 < accuracy <= 1.0
+    assert any("Error map" in c for image in at.image for c in image.captions)
+    assert {"seg_download_tiff", "seg_download_coco", "seg_download_csv", "seg_download_roi"} <= {
+        b.key for b in at.get("download_button")}
+
+
+def test_example_sweep_gives_a_curve_and_a_best_step(example):
+    at = example
+    at.radio(key="seg_sweep_mode").set_value("dilate").run()
+    at.button(key="seg_sweep_button").click().run()
+    assert not at.exception
+    best = [m.value for m in at.markdown if m.value.startswith("**Best step")]
+    assert best and "dilate by" in best[0]
+    px = int(best[0].split("dilate by ")[1].split(" px")[0])
+    assert 0 <= px <= 10
+    at.slider(key="seg_step").set_value(3).run()
+    assert any("grown by 3 px" in c for image in at.image for c in image.captions)
+    assert any(b.key == "seg_download_step" for b in at.get("download_button"))
+    at.slider(key="seg_step").set_value(-2).run()
+    assert any("shrunk by 2 px" in c for image in at.image for c in image.captions)
+
+
+def test_example_overlay_controls_highlight_and_state_survive_reruns(example):
+    at = example
+    cells = metric(at, "Cells found")
+    at.radio(key="seg_style").set_value("filled").run()
+    at.slider(key="seg_opacity").set_value(0.3).run()
+    at.number_input(key="seg_pick").set_value(2).run()
+    captions = [c for image in at.image for c in image.captions]
+    assert any("filled at 30% opacity; cell 2 in magenta" in c for c in captions)
+    at.run()  # a plain rerun keeps image, result and widgets
+    assert metric(at, "Cells found") == cells and not at.exception
+
+
+def test_example_compare_shows_each_method_with_scores(example):
+    at = example
+    chosen = at.multiselect(key="seg_compare_methods")
+    assert chosen.value and len(chosen.options) >= 1
+    at.button(key="seg_compare_button").click().run()
+    assert not at.exception
+    assert any(s.value for s in at.subheader)
+    assert len(at.dataframe) >= 2  # the morphology table and a score row per compared method
+
+
+@pytest.mark.parametrize("name, data, words", [
+    ("broken.tif", b"II*\x00" + bytes(40), "broken.tif"),
+    ("bomb.png", png_bomb(), "decompression bomb"),
+    ("zeros.tif", tiff(np.zeros((32, 32), np.uint16)), "blank"),
+    ("nan.tif", tiff(np.full((32, 32), np.nan, np.float32)), "NaN"),
+    ("truncated.png", b"\x89PNG\r\n\x1a\n\x00\x00", "cannot read"),
+])
+def test_bad_uploads_show_a_clear_error_without_traceback(name, data, words):
+    at = open_page()
+    at.file_uploader(key="seg_upload").set_value((name, data, "application/octet-stream")).run()
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert errors and words in errors[0] and name in errors[0]
+    assert "Traceback" not in errors[0]
+
+
+def test_upload_map_channels_segment_and_score_an_uploaded_ground_truth():
+    pixels, labels = blobs()
+    stack = np.stack([pixels, (pixels // 2).astype(np.uint16)])  # (C, H, W), two channels
+    at = open_page()
+    at.file_uploader(key="seg_upload").set_value(("two.tif", tiff(stack), "image/tiff")).run()
+    assert not at.exception and not at.error
+    assert "96 × 96 px · 2 channel(s)" in texts(at)
+    at.selectbox(key="seg_task").set_value("tissuenet-nuclei-nuclear").run()
+    at.selectbox(key="seg_method").set_value("baseline").run()
+    at.button(key="seg_run").click().run()
+    assert not at.exception and not at.error
+    assert int(metric(at, "Cells found")) == 6
+    at.file_uploader(key="seg_gt_upload").set_value(("gt.tif", tiff(labels.astype(np.uint16)), "image/tiff")).run()
+    assert float(metric(at, "AP50")) == pytest.approx(1.0)
+    at.file_uploader(key="seg_gt_upload").set_value(("small.tif", tiff(labels[:50].astype(np.uint16)),
+                                                      "image/tiff")).run()
+    assert any("do not match" in e.value for e in at.error)
+
+
+def test_a_task_needing_an_unmapped_channel_says_so():
+    pixels, _ = blobs()
+    at = open_page()
+    at.file_uploader(key="seg_upload").set_value(("one.tif", tiff(pixels), "image/tiff")).run()
+    at.selectbox(key="seg_nuclear").set_value(None).run()
+    at.selectbox(key="seg_task").set_value("tissuenet-nuclei-dual").run()
+    assert any("nuclear" in e.value for e in at.error)
+    assert at.button(key="seg_run").disabled
+
+
+def test_a_stack_asks_for_a_plane():
+    pixels, _ = blobs()
+    at = open_page()
+    at.file_uploader(key="seg_upload").set_value(("z.tif", tiff(np.stack([pixels] * 5)), "image/tiff")).run()
+    assert not at.error
+    plane = at.number_input(key="seg_plane")
+    assert "stack of 5 planes" in plane.label
+    plane.set_value(4).run()
+    assert not at.exception and not at.error
+
+
+def test_guideline_choice_and_url_preselect_the_model():
+    pixels, _ = blobs()
+    at = open_page(seggal_choice={"method": "stardist", "task": "tissuenet-nuclei-nuclear", "training_set": "All"})
+    at.file_uploader(key="seg_upload").set_value(("one.tif", tiff(pixels), "image/tiff")).run()
+    assert at.selectbox(key="seg_method").value == "stardist"
+    assert at.selectbox(key="seg_task").value == "tissuenet-nuclei-nuclear"
+    at.query_params["method"] = "Cellpose"
+    at.query_params["task"] = "livecell-wholecell"
+    at.run()
+    assert at.selectbox(key="seg_method").value == "cellpose"
+    assert at.selectbox(key="seg_task").value == "livecell-wholecell"
+    labels = at.selectbox(key="seg_method").options
+    assert len(labels) == 19 and any("not installed here" in o or "ready" in o for o in labels)
+
+
+def test_two_sessions_do_not_share_images_or_results(example):
+    other = open_page()
+    assert "seg_source" not in other.session_state and "seg_result" not in other.session_state
+    assert any("Upload an image or load an example" in i.value for i in other.info)
+    assert not other.metric

@@ -1,0 +1,71 @@
+"""The paper's preprocessing: windows, percentile normalisation, CLAHE."""
+
+import numpy as np
+import pytest
+
+from seggal.errors import SegGalError
+from seggal.image import ChannelSpec, Image
+from seggal.preprocess import clahe, crop, percentile_normalize, preprocess, sliding_windows
+
+
+def test_windows_of_a_512_image_follow_the_paper():
+    starts = sorted({y for y, _ in sliding_windows(512, 512)})
+    assert starts == [0, 192, 256]
+    assert sliding_windows(512, 512)[:3] == [(0, 0), (0, 192), (0, 256)]  # left to right, then down
+
+
+@pytest.mark.parametrize("height,width", [(256, 256), (257, 300), (520, 704), (1000, 449), (4096, 4096)])
+def test_windows_cover_the_image_and_stay_inside(height, width):
+    windows = sliding_windows(height, width)
+    covered = np.zeros((height, width), bool)
+    for y, x in windows:
+        assert 0 <= y <= height - 256 and 0 <= x <= width - 256
+        covered[y : y + 256, x : x + 256] = True
+    assert covered.all()
+    ys, xs = sorted({y for y, _ in windows}), sorted({x for _, x in windows})
+    assert ys[-1] == height - 256 and xs[-1] == width - 256  # flush with the edge
+    assert all(0 < b - a <= 192 for a, b in zip(ys, ys[1:]))
+
+
+def test_small_images_get_one_padded_window():
+    assert sliding_windows(100, 300) == [(0, 0), (0, 44)]
+    patch = crop(np.ones((100, 300, 2), np.float32), 0, 44)
+    assert patch.shape == (256, 256, 2) and patch[:100].all() and not patch[100:].any()
+
+
+def test_bad_window_settings():
+    with pytest.raises(SegGalError):
+        sliding_windows(100, 100, size=64, step=128)
+
+
+def test_percentile_normalisation_formula_and_outliers():
+    rng = np.random.default_rng(0)
+    channel = rng.normal(100, 10, (64, 64)).astype(np.float32)
+    channel[0, 0] = 1e6  # an exceptionally bright isolated pixel
+    image = np.stack([channel, channel * 1000 + 5], axis=-1)
+    out = percentile_normalize(image)
+    lo, hi = np.percentile(channel, [0.1, 99.9])
+    assert out.dtype == np.float32 and out.shape == image.shape
+    assert np.allclose(out[1:, :, 0], np.clip((channel[1:] - lo) / (hi - lo), 0, 1), atol=1e-5)
+    assert out[0, 0, 0] == 1.0 and out.min() == 0.0
+    assert np.allclose(out[:, :, 0], out[:, :, 1], atol=1e-4)  # per channel: scale and offset drop out
+    assert not percentile_normalize(np.full((8, 8), 7.0)).any()  # a flat channel becomes zeros
+
+
+def test_clahe_raises_local_contrast_and_keeps_range():
+    yy, xx = np.mgrid[0:128, 0:128]
+    dim = 0.4 + 0.05 * ((yy // 8 + xx // 8) % 2)  # faint checkerboard
+    out = clahe(np.stack([dim, dim], -1))
+    assert out.dtype == np.float32 and out.shape == (128, 128, 2)
+    assert 0 <= out.min() and out.max() <= 1
+    assert out[:, :, 0].std() > 3 * dim.std()
+    with pytest.raises(SegGalError, match="percentile_normalize"):
+        clahe(dim * 10)
+
+
+def test_preprocess_keeps_channels_and_name():
+    rng = np.random.default_rng(1)
+    image = Image(rng.gamma(2, 50, (64, 64, 2)).astype(np.float32), ChannelSpec(1, 0), "x.tif")
+    out = preprocess(image)
+    assert out.channels == image.channels and out.name == "x.tif"
+    assert out.pixels.dtype == np.float32 and 0 <= out.pixels.min() and out.pixels.max() <= 1

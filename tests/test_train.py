@@ -1,0 +1,147 @@
+"""training.train on CPU: smoke runs per backend family, reload, resume after SIGKILL, 2-process gloo, optimiser state.
+
+Runs are tiny: the synthetic "Breast" training set (2 images of 256², 1 validation image), one optimiser
+step per epoch.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from seggal import hub
+from seggal.errors import SegGalError
+from seggal.methods import availability, get_method
+from training import train
+
+ROOT = Path(__file__).resolve().parents[1]
+#: One method per trainable backend family; only those installed here are collected.
+FAMILIES = [m for m in ("cellpose", "stardist", "mask-rcnn") if availability(m).available]
+SMOKE = ["--data", "synthetic", "--task", "nuclei-dual", "--train-set", "Breast", "--max-iters", "1",
+         "--batch-size", "2", "--device", "cpu"]
+
+
+def run_cli(*args: str, timeout: int = 400) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "training.train", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize("method", FAMILIES)
+def test_smoke_run_writes_best_and_last_that_reload_to_identical_predictions(method, tmp_path):
+    from seggal.data.tasks import load_task
+
+    result = train.train(train.parse_args(["--method", method, "--out", str(tmp_path / "run"), "--epochs", "1", *SMOKE]))
+    assert hub.is_complete(result.best) and hub.is_complete(result.last)
+    config = hub.read_config(result.last)
+    assert (config["method"], config["task"], config["training_set"]) == (method, "tissuenet-nuclei-dual", "Breast")
+    t = config["training"]
+    assert (t["epochs"], t["epochs_done"], t["batch_size"], t["n_train_images"]) == (1, 1, 2, 2)
+    assert t["hours"] > 0 and t["standardised_hours"] == pytest.approx(t["hours"] * 2 / 8 * 50 / 1)
+    val = load_task("synthetic", "nuclei-dual", split="val", training_set="Breast")
+    loaded, _ = hub.load_checkpoint(result.last, device="cpu")
+    for sample in val:
+        a, b = result.segmenter.predict(sample.image), loaded.predict(sample.image)
+        np.testing.assert_array_equal(a.labels, b.labels)
+        np.testing.assert_allclose(a.scores, b.scores, rtol=1e-6)
+    # the validation scores written into the card are what the reloaded model scores
+    assert train.validate(loaded, val) == pytest.approx(config["validation"])
+    assert json.loads((result.last / train.STATE_FILE).read_text())["epoch"] == 1
+    assert not (result.best / train.STATE_FILE).exists()
+
+
+def test_paper_schedule_uses_the_registry_settings():
+    assert train.paper_schedule(get_method("cellpose"), 100) == (500, 8, 0.2, None)
+    assert train.paper_schedule(get_method("stardist"), 100) == (100, 4, 0.0003, None)
+    # ResNeSt: 50 000 iterations of batch 4 over 2 580 images = ceil(77.5) epochs
+    assert train.paper_schedule(get_method("resnest"), 2580) == (78, 4, None, 50_000)
+    with pytest.raises(SegGalError, match="did not train it"):
+        train.paper_schedule(get_method("sam"), 100)
+
+
+def test_cli_errors_are_clear(tmp_path):
+    done = run_cli("--method", "sam", "--out", str(tmp_path / "sam"), *SMOKE, timeout=200)
+    assert done.returncode == 2 and "sam" in done.stderr and "did not train it" in done.stderr
+    done = run_cli("--method", "cellpose", "--out", str(tmp_path / "x"), *SMOKE[:2], "--task", "cytoplasm", timeout=200)
+    assert done.returncode == 2 and "unknown task 'cytoplasm'" in done.stderr
+
+
+def test_optimizer_state_round_trips_through_safetensors(tmp_path):
+    import torch
+
+    net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 1))
+    opt = torch.optim.AdamW(net.parameters(), lr=0.01, weight_decay=0.1)
+    for _ in range(3):
+        opt.zero_grad()
+        net(torch.randn(5, 4)).sum().backward()
+        opt.step()
+    (tmp_path / "opt.safetensors").write_bytes(train.optimizer_bytes(opt))
+    fresh = torch.optim.AdamW(net.parameters(), lr=0.5)
+    train.load_optimizer(fresh, tmp_path / "opt.safetensors")
+    a, b = opt.state_dict(), fresh.state_dict()
+    assert a["param_groups"] == b["param_groups"]
+    for index in a["state"]:
+        for key, value in a["state"][index].items():
+            assert torch.equal(torch.as_tensor(value), torch.as_tensor(b["state"][index][key]))
+
+
+def _weights(folder: Path) -> dict:
+    from safetensors.numpy import load_file
+
+    return load_file(str(folder / "model.safetensors"))
+
+
+def test_run_killed_with_sigkill_resumes_from_the_last_good_checkpoint(tmp_path):
+    args = ["--method", "cellpose", "--epochs", "4", *SMOKE]
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "training.train", *args, "--out", str(killed)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    state_file = killed / "last" / train.STATE_FILE
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        if state_file.is_file() and json.loads(state_file.read_text())["epoch"] >= 1:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run finished before it could be killed: " + proc.stdout.read()
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+
+    done = run_cli(*args, "--out", str(killed))  # without --resume: refuses to overwrite
+    assert done.returncode == 2 and "--resume" in done.stderr
+    done = run_cli(*args, "--out", str(killed), "--resume")
+    assert done.returncode == 0, done.stdout + done.stderr
+    resumed_after = int(done.stdout.split("after epoch ")[1].split()[0])
+    assert resumed_after >= 1
+    state = json.loads(state_file.read_text())
+    assert [h["epoch"] for h in state["history"]] == [1, 2, 3, 4]
+    assert hub.is_complete(killed / "best")
+    assert sorted(p.name for p in killed.iterdir()) == ["best", "last"]  # no staging folders left
+
+    # an uninterrupted run with the same seed ends with the same weights: the resume lost nothing
+    whole = tmp_path / "whole"
+    done = run_cli(*args, "--out", str(whole))
+    assert done.returncode == 0, done.stderr
+    a, b = _weights(killed / "last"), _weights(whole / "last")
+    assert a.keys() == b.keys()
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+def test_two_process_gloo_run_trains_on_shards_and_writes_once(tmp_path):
+    out = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+         "-m", "training.train", "--method", "cellpose", "--epochs", "1", *SMOKE, "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=400, env=env)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    config = hub.read_config(out / "last")
+    assert config["training"]["world_size"] == 2
+    assert done.stdout.count("epoch 1/1") == 1  # only rank 0 validates and writes
+    assert hub.is_complete(out / "best")
