@@ -91,36 +91,44 @@ def per_tissue(run) -> None:
     if run.morphology.empty:
         st.info("This run has no morphology.csv, so the regression cannot be fitted.", icon=":material/info:")
     else:
-        regression(run, task, metric)
+        regression(run, task)
         for dataset in dict.fromkeys(run.morphology["dataset"]):
             rows = run.morphology[run.morphology["dataset"] == dataset]
             show(plots.morphology_bars(run.morphology, dataset, run.source), rows, f"morphology {dataset}",
                  f"morphology-{dataset}")
 
 
-def regression(run, task, metric: str) -> None:
-    from seggal.analysis import regression as fit
+def regression(run, task) -> None:
+    from seggal.analysis import EXCLUDED_TISSUES, regression as fit, regression_table
 
     try:
-        coefficients = fit(run.per_tissue, run.morphology, task=task.id, metric=metric)
+        table = regression_table(run.per_tissue, run.morphology)
+        coefficients = fit(table[table["task"] == task.id])
     except SegGalError as exc:
-        st.warning(str(exc), icon=":material/warning:")
+        st.warning(f"No regression for {task.label}: {exc}", icon=":material/warning:")
         return
-    show(plots.coefficient_plot(coefficients, run.source, f"{metric} ~ training images + elongation + size: "
+    names = {m: run.method_name(m) for m in coefficients["method_id"].unique()}
+    show(plots.coefficient_plot(coefficients, names, run.source, f"mAP ~ training images + elongation + size: "
                                 f"{task.label}"), coefficients, "Figure 3b coefficients", "regression")
+    st.caption(f"Ordinary least squares per method on the tissues / cell types other than "
+               f"{' and '.join(EXCLUDED_TISSUES)} (too few training images, as in the paper); predictors "
+               "standardised, bars are 95 % confidence intervals.")
 
 
 def transferability(run) -> None:
     task = get_task(task_select("transfer-task", TASK_LABELS))
-    if run is not None and (run.per_tissue["training_set"] != "All").any():
+    single = run.per_tissue[(run.per_tissue["training_set"] != "All") & (run.per_tissue["task"] == task.id)] \
+        if run is not None else None
+    if single is not None and len(single):
         from seggal.analysis import transferability as matrix_of
 
-        matrix = matrix_of(run.per_tissue[run.per_tissue["task"] == task.id], task.id)
-        if matrix.size:
-            show(plots.transfer_heatmap(matrix, run.source, f"Trained on one set, tested on each: {task.label}"),
-                 matrix, "Figure 4a", "transfer")
-        else:
-            st.info(f"This run has no single-set training for {task.label}.", icon=":material/info:")
+        methods = list(dict.fromkeys(single["method_id"]))
+        method = st.selectbox("Method", methods, format_func=run.method_name, key="transfer-method")
+        matrix = matrix_of(run.per_tissue, task.id, method)
+        show(plots.transfer_heatmap(matrix, run.source, f"{run.method_name(method)} trained on one set, tested on "
+                                    f"each: {task.label}"), matrix, "Figure 4a", "transfer")
+    elif run is not None:
+        st.info(f"This run has no single-set training for {task.label}.", icon=":material/info:")
     else:
         no_data("A training set × test set matrix needs a run that trained on single tissues / cell types.")
     scores = load_scores()

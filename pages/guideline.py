@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 import pandas as pd
 import streamlit as st
 
+from seggal.errors import SegGalError
 from seggal.guideline import (
     ACCURACY_MARGIN, ANNOTATIONS, CHANNELS, COMPUTE, MODALITIES, OTHER, TARGETS, WEIGHTS, Answers, band_css,
     recommend,
@@ -38,8 +39,13 @@ DEFAULTS = Answers()
 
 def _index(key: str, options: tuple[str, ...]) -> int:
     """Position of the URL's value for ``key`` among ``options`` (the default answer when absent or unknown)."""
-    value = st.query_params.get(key, "").strip().lower().replace("-", "_").replace(" ", "_")
-    return options.index(value if value in options else getattr(DEFAULTS, key))
+    value = getattr(DEFAULTS, key)
+    if raw := st.query_params.get(key, ""):
+        try:  # Answers normalises and validates, as for the CLI
+            value = getattr(Answers(**{key: raw}), key)
+        except SegGalError as exc:
+            st.warning(f"Link value ignored: {exc}.")
+    return options.index(value)
 
 
 def questionnaire() -> Answers:

@@ -22,7 +22,7 @@ from seggal.metrics import error_map, evaluate
 from seggal.methods import METHODS, availability, get_method
 from seggal.tasks import TASKS, get_task
 from seggal.upload import (
-    ERROR_CLASSES, UPLOAD_TYPES, decode, default_mapping, downloads, downsample, error_rgb, make_image,
+    ERROR_CLASSES, UPLOAD_TYPES, decode, default_mapping, downloads, downsample, error_rgb, fitting_task, make_image,
     n_cells, n_planes, overlay, preview_rgb, read_ground_truth, to_pixels,
 )
 
@@ -197,12 +197,12 @@ except SegGalError as err:
     st.stop()
 
 n_channels = pixels.shape[2]
-guess = source["mapping"] or default_mapping(pixels)
+guess = source["mapping"] or default_mapping(pixels, get_task(S.get("seg_task", TASKS[0].id)).input_channels)
 channel_options = [None, *range(n_channels)]
 channel_name = lambda c: "none" if c is None else f"channel {c + 1}"  # noqa: E731
-for key, value in (("seg_nuclear", guess[0]), ("seg_membrane", guess[1])):
-    if S.get(key, -1) not in channel_options:
-        S[key] = value
+if S.get("seg_nuclear", -1) not in channel_options or S.get("seg_membrane", -1) not in channel_options:
+    S["seg_nuclear"], S["seg_membrane"] = guess  # a new image: its first mapping, and a task it can feed
+    S["seg_task"] = fitting_task(S.get("seg_task", TASKS[0].id), *guess)
 if source["note"]:
     st.caption(f"Example — {source['note']}")
 map_nuclear, map_membrane, info = st.columns(3)

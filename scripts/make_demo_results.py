@@ -18,7 +18,7 @@ Everything below is SegGal's own code; only the data and the "methods" are stand
 * **Scores** — :func:`seggal.metrics.evaluate` on the test split, whole and per tissue; **sweeps** —
   :func:`seggal.sweeps.sweep` (nuclei predictions dilated and compared with the whole-cell ground truth;
   whole-cell predictions eroded and compared with the nuclei); **morphology** —
-  :func:`seggal.morphology.cell_table` of the training split's whole-cell ground truth.
+  :func:`seggal.morphology.tissue_summary` of the training split's whole-cell ground truth.
 
 No timings are written: nothing here trains for hours, so the demo has no scalability score.
 """
@@ -45,7 +45,7 @@ from seggal.backends.baseline import BaselineSegmenter, WatershedSettings  # noq
 from seggal.data.synthetic import write_livecell, write_tissuenet_npz  # noqa: E402
 from seggal.data.tasks import load_task  # noqa: E402
 from seggal.metrics import evaluate  # noqa: E402
-from seggal.morphology import cell_table  # noqa: E402
+from seggal.morphology import tissue_summary  # noqa: E402
 from seggal.runs import write_run  # noqa: E402
 from seggal.sweeps import erode, expand, sweep  # noqa: E402
 from seggal.tasks import TASKS  # noqa: E402
@@ -138,20 +138,16 @@ def sweep_rows(method_id: str, task, tissues: list[str], preds: list, other_gts:
     return rows
 
 
-def morphology_rows(dataset: str, train) -> list[dict]:
-    """morphology.csv rows: per tissue / cell line, means over the training split's cells."""
-    rows = []
-    for tissue in dict.fromkeys(train.tissues):
-        index = [i for i, t in enumerate(train.tissues) if t == tissue]
-        cells = pd.concat([cell_table(train[i].labels) for i in index])
-        rows.append({"dataset": dataset, "tissue": tissue, "n_train_images": len(index), "n_cells": len(cells),
-                     "size": cells["size"].mean(), "elongation": cells["elongation"].mean(),
-                     "convexity": cells["convexity"].mean()})
-    return rows
+def morphology_rows(dataset: str, train) -> pd.DataFrame:
+    """morphology.csv rows of one dataset: per tissue / cell line, means over the training split's cells."""
+    summary = tissue_summary([sample.labels for sample in train], train.tissues)
+    return summary.rename(columns={"n_images": "n_train_images"}).assign(dataset=dataset)
 
 
 def meta(size: int) -> dict:
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    # "<hash>-dirty" when the working tree differs from the commit
+    commit = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=40"], cwd=ROOT, capture_output=True,
+                            text=True).stdout.strip()
     return {
         "name": "demo", "kind": "synthetic-demo",
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "commit": commit or "unknown",
@@ -172,7 +168,7 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--size", type=int, default=128, help="image side in pixels")
     parser.add_argument("--max-px", type=int, default=10, help="largest dilation / erosion step")
     args = parser.parse_args(argv)
-    per_tissue, sweeps, morphology = [], [], []
+    per_tissue, sweeps, morphology = [], [], []  # rows, rows, tables
     with tempfile.TemporaryDirectory() as tmp:
         folders = write_data(Path(tmp), args.size)
         for task in TASKS:
@@ -191,10 +187,10 @@ def main(argv: list[str] | None = None) -> Path:
                 for method_id, preds in predictions.items():
                     sweeps += sweep_rows(method_id, task, test.tissues, preds, other_gts, args.max_px)
             if task.input_channels == "whole_cell":  # one morphology table per dataset, from whole cells
-                morphology += morphology_rows(task.dataset, train)
+                morphology.append(morphology_rows(task.dataset, train))
             print(f"{task.id}: done", flush=True)
     write_run(args.out, meta(args.size), per_tissue=pd.DataFrame(per_tissue), sweeps=pd.DataFrame(sweeps),
-              morphology=pd.DataFrame(morphology))
+              morphology=pd.concat(morphology))
     print(f"wrote {args.out}")
     return args.out
 

@@ -1,7 +1,8 @@
 """The Guideline: questionnaire answers → a recommended method, training data and advice, with reasons.
 
 Pure: :func:`recommend` reads only the published scores table (or the one it is given) and which
-methods run in this installation, and returns plain dataclasses; the same answers give an equal result.
+methods run in this installation (looked up once per scores table), and returns plain dataclasses; the
+same answers give an equal result.
 
 It turns the paper's guidance into rules, each computed from the scores table, never from hard-coded
 method or tissue names:
@@ -55,8 +56,8 @@ OTHER = "other"
 #: SegGal's first pick has an accuracy at least the task's best published accuracy minus this.
 ACCURACY_MARGIN = 0.1
 #: A single-set training set fails when its accuracy is below this fraction of the task's median single-set
-#: accuracy. The published sets split cleanly: lung and spleen reach at most 0.15 of the median, every
-#: other tissue / cell line at least 0.47; a quarter sits in that gap.
+#: accuracy. The published sets split cleanly: lung and spleen reach at most 0.16 of the median, every
+#: other tissue / cell line at least 0.47 (BV-2); a quarter sits in that gap.
 FAILING_FRACTION = 0.25
 
 
@@ -80,8 +81,8 @@ WEIGHTS = {
 BAND_METRICS = ("accuracy", "usability", "training_hours")
 BAND_COLOURS = {"blue": "#9ecae1", "yellow": "#fde68a", "red": "#fca5a5"}
 
-#: Figures the paper quotes in its text (Results, Figures 2a and 5; results/published and
-#: /work/shared/published/README.md) that the per-model scores table does not hold.
+#: Figures the paper quotes in its Results text (Figure 5, Supplementary Figure 2) that the per-model scores
+#: table does not hold; cited, not computed.
 PAPER_EXPANSION = "Swin-S in epidermis rose from 0.341 to 0.598 when its nuclei were expanded (Figure 5b)"
 PAPER_EXPANSION_PX = 6  # ResNeSt in tonsil peaked at a 6-pixel expansion (Figure 5b)
 PAPER_EXPANSION_WORSE = "Colon"  # ResNeSt in colon got worse with any expansion (Figure 5b)

@@ -17,9 +17,11 @@ for its first number.
 **AR_t versus the paper's eq. (4).** The Methods write AR_t = (1/O) Σ_o R_{t,o}, the mean over the O
 test images of each image's recall. ``COCOeval`` (and therefore every number the paper publishes)
 pools instead: AR_t = (Σ_o TP_{t,o}) / (Σ_o G_o), the true positives of all images over all ground-truth
-instances. The two agree when every image holds the same number of cells and differ otherwise (the
-pooled recall weights an image by its cell count). SegGal reports COCO's pooled value, because that is
-what the published scores are.
+instances (the last point of the dataset-wide precision-recall curve, ``rc[-1]`` in ``accumulate()``).
+That is a mean of per-image recalls weighted by each image's cell count G_o, so the two agree when
+every image holds the same number of cells and differ otherwise. SegGal reports COCO's pooled value,
+because that is what the published scores are; :func:`image_table` gives the per-image R_{t,o} of
+eq. (4).
 
 **Scores and ties.** Label images carry no confidence, so every instance scores 1.0 unless ``scores``
 are given. ``COCOeval`` orders detections with a *stable* mergesort on ``-score``, inside each image
@@ -320,9 +322,10 @@ def _fast_arrays(images: list[Pair], max_dets: int):
 # reference engines: RLE-encode every instance, then COCOeval
 
 
-def _encode(labels: np.ndarray, mask_api, chunk: int = 256):
+def _encode(labels: np.ndarray, mask_api):
     """Yield (label, RLE) for every instance, ascending, each encoded over the full image."""
     ids = np.flatnonzero(np.bincount(labels.ravel())[1:]) + 1
+    chunk = max(1, 2**27 // labels.size)  # masks encoded together: at most 128 MB at a time
     transposed = np.ascontiguousarray(labels.T)
     for start in range(0, ids.size, chunk):
         sub = ids[start : start + chunk]
@@ -382,7 +385,31 @@ def _annotation(ann_id: int, image_id: int, rle: dict, mask_api) -> dict:
 
 
 # ----------------------------------------------------------------------------------------------------
-# pictures
+# per image and pictures
+
+
+def image_table(gts, preds, scores=None, names=None, max_dets: int = MAX_DETS):
+    """Per-image counts at IoU 0.5 and 0.75 with COCOeval's matching → DataFrame with columns image,
+    n_gt, n_pred, tp50, tp75, recall50, recall75, precision50, precision75 (NaN where undefined).
+
+    ``recall50`` is the paper's R_{0.5,o}, so ``recall50.mean()`` is eq. (4)'s AR_0.5, while COCO's AR50
+    (:func:`evaluate`) is ``tp50.sum() / n_gt.sum()``. Arguments as :func:`evaluate`.
+    """
+    import pandas as pd
+
+    images = label_pairs(gts, preds, scores, names)
+    rows = []
+    for i, (gt, pred, score) in enumerate(images):
+        m = match_image(gt, pred, score, max_dets)
+        n_gt, n_det = m.gt_labels.size, m.det_labels.size
+        row = {"image": names[i] if names is not None else f"image {i}", "n_gt": n_gt, "n_pred": m.n_pred}
+        for t, tag in ((_T50, "50"), (_T75, "75")):
+            tp = int(m.matched[t].sum())
+            row |= {f"tp{tag}": tp, f"recall{tag}": tp / n_gt if n_gt else np.nan,
+                    f"precision{tag}": tp / n_det if n_det else np.nan}
+        rows.append(row)
+    columns = ["image", "n_gt", "n_pred", "tp50", "tp75", "recall50", "recall75", "precision50", "precision75"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def error_map(gt: np.ndarray, pred: np.ndarray, iou: float = 0.5) -> np.ndarray:

@@ -125,28 +125,28 @@ def guideline_figure(table: pd.DataFrame, source: str, task_label: str):
 
 
 def transfer_heatmap(matrix: pd.DataFrame, source: str, title: str):
-    """Figure 4a: a training set × test set matrix, rows and columns ranked by their mean, best first.
+    """Figure 4a: a training set × test set matrix, drawn in the matrix's order.
 
     ``matrix`` is :func:`seggal.analysis.transferability`'s output (index = training set, columns = test
-    sets). An ``All`` row / column is kept first, as the paper's reference for the single-set ones.
+    sets; rows and columns ranked by their mean, ``All`` last, as the paper draws them).
     """
-    rows = _ranked(matrix.mean(axis=1))
-    columns = _ranked(matrix.mean(axis=0))
-    z = matrix.loc[rows, columns].astype(float)
+    z = matrix.astype(float)
+    rows, columns = [str(r) for r in matrix.index], [str(c) for c in matrix.columns]
     hover = _hover(z, [f"trained on {r}" for r in rows], [f"tested on {c}" for c in columns])
     return _figure(_heatmap(z, rows, columns, hover), title, source, 140 + 30 * len(rows),
                    x_title="test set", y_title="training set")
 
 
 def _ranked(means: pd.Series) -> list[str]:
+    """Labels by mean, highest first, ``All`` last (the order of :func:`seggal.analysis.transferability`)."""
     order = list(means.sort_values(ascending=False, kind="stable").index)
-    return sorted(order, key=lambda k: k != "All")  # stable: All first, the rest by mean
+    return sorted(order, key=lambda k: k == "All")
 
 
 def published_transfer_figure(scores: pd.DataFrame, task: str, source: str):
     """Figure 4's published column: Swin-S trained on one set (or ``All``), scored on the whole test split.
 
-    ``scores`` is :func:`seggal.results.load_scores`'s table; rows ranked by accuracy, ``All`` first.
+    ``scores`` is :func:`seggal.results.load_scores`'s table; rows ranked by accuracy, ``All`` last.
     """
     task = get_task(task)
     rows = scores[(scores["task"] == task.id) & (scores["method_id"] == "swin-s")]
@@ -163,7 +163,7 @@ def tissue_matrix(per_tissue: pd.DataFrame, task: str, metric: str = "accuracy")
     """Figure 3a's table for one task: method × test set for models trained on ``All``.
 
     Methods are ranked by their mean ``All`` score over the tasks present (the paper's order), test sets
-    by their mean over methods, with ``All`` first. Index = method id.
+    by their mean over methods, with ``All`` last. Index = method id.
     """
     trained_all = per_tissue[per_tissue["training_set"] == "All"]
     overall = trained_all[trained_all["test_set"] == "All"].groupby("method_id")[metric].mean()
@@ -181,28 +181,29 @@ def tissue_heatmap(matrix: pd.DataFrame, names: Mapping[str, str], source: str, 
                    140 + 28 * len(matrix), x_title="test set")
 
 
-def coefficient_plot(coefficients: pd.DataFrame, source: str, title: str):
-    """Figure 3b: regression coefficients with confidence intervals, one marker per method × predictor.
+def coefficient_plot(coefficients: pd.DataFrame, names: Mapping[str, str], source: str, title: str):
+    """Figure 3b: regression coefficients with 95 % confidence intervals, one marker per method × predictor.
 
-    ``coefficients`` has columns ``method``, ``term``, ``coef``, ``ci_low``, ``ci_high`` (and optionally
-    ``p_value``); the x-axis is the coefficient, with a zero line.
+    ``coefficients`` is :func:`seggal.analysis.regression`'s output for one task (columns method_id,
+    term, coef, ci_low, ci_high, p_value …); the intercept is left out. ``names``: method id → name.
     """
     import plotly.graph_objects as go
 
     fig = go.Figure()
-    for method, rows in coefficients.groupby("method", sort=False):
-        p = rows["p_value"] if "p_value" in rows else pd.Series(np.nan, index=rows.index)
+    terms = coefficients[coefficients["term"] != "const"]
+    for method_id, rows in terms.groupby("method_id", sort=False):
+        name = names.get(method_id, method_id)
         fig.add_trace(go.Scatter(
-            x=rows["coef"], y=rows["term"], mode="markers", name=str(method),
+            x=rows["coef"], y=rows["term"], mode="markers", name=name,
             error_x={"type": "data", "symmetric": False, "array": rows["ci_high"] - rows["coef"],
                      "arrayminus": rows["coef"] - rows["ci_low"]},
-            customdata=np.stack([rows["ci_low"], rows["ci_high"], p], axis=1),
-            hovertemplate=f"<b>{method}</b><br>%{{y}}: %{{x:.3g}}<br>95% CI [%{{customdata[0]:.3g}}, "
+            customdata=rows[["ci_low", "ci_high", "p_value"]].to_numpy(),
+            hovertemplate=f"<b>{name}</b><br>%{{y}}: %{{x:.3g}}<br>95% CI [%{{customdata[0]:.3g}}, "
                           "%{customdata[1]:.3g}]<br>p = %{customdata[2]:.2g}<extra></extra>",
         ))
     fig.add_vline(x=0, line_dash="dot", opacity=0.6)
-    fig.update_layout(title=_title(title, source), height=160 + 40 * coefficients["term"].nunique(),
-                      xaxis_title="coefficient (standardised predictors)", scattermode="group",
+    fig.update_layout(title=_title(title, source), height=200 + 40 * terms["term"].nunique(),
+                      xaxis_title="coefficient (per standard deviation of the predictor)", scattermode="group",
                       margin={"l": 10, "r": 10, "t": 80, "b": 10})
     return fig
 

@@ -15,7 +15,7 @@ accuracy, usability, and 1 − the normalised running time of that task.
 from __future__ import annotations
 
 import pandas as pd
-from scipy.stats import norm
+from scipy.special import ndtr  # standard-normal CDF; lighter to import than scipy.stats
 
 from seggal.results import all_tissue_scores
 from seggal.tasks import TASKS, get_task
@@ -26,7 +26,7 @@ def normalise(values: pd.Series) -> pd.Series:
     values = values.astype(float)
     std = values.std(ddof=0)
     z = (values - values.mean()) / std if std > 0 else values * 0.0
-    return pd.Series(norm.cdf(z), index=values.index)
+    return pd.Series(ndtr(z), index=values.index)
 
 
 def _wide(scores: pd.DataFrame, column: str) -> pd.DataFrame:

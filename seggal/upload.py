@@ -111,17 +111,35 @@ def n_cells(labels: np.ndarray) -> int:
     return int(np.count_nonzero(np.unique(labels)))
 
 
-def default_mapping(pixels: np.ndarray) -> tuple[int | None, int | None]:
-    """A first guess of (nuclear, membrane) channel indices for (H, W, C) pixels.
+def default_mapping(pixels: np.ndarray, input_channels: str = "dual") -> tuple[int | None, int | None]:
+    """A first guess of (nuclear, membrane) channel indices for (H, W, C) pixels, skipping blank channels.
 
-    One channel: it is both candidates' only choice, so it is offered as the membrane (whole-cell /
-    phase-contrast) channel and as the nuclear channel; the task decides which is read. Two or more:
-    channel 0 nuclear, channel 1 membrane (TissueNet's order), skipping blank channels.
+    One channel: the membrane / whole-cell channel when the task reads only that (``input_channels``
+    ``whole_cell``: LIVECell phase contrast, whole-cell stains), else nuclear. Two or more: channel 0
+    nuclear, channel 1 membrane (TissueNet's order).
     """
-    live = [c for c in range(pixels.shape[2]) if pixels[:, :, c].max() > pixels[:, :, c].min()]
+    live = [c for c in range(pixels.shape[2]) if pixels[:, :, c].max() > pixels[:, :, c].min()] or [0]
     if len(live) == 1:
-        return live[0], live[0]
+        return (None, live[0]) if input_channels == "whole_cell" else (live[0], None)
     return live[0], live[1]
+
+
+def _reads(input_channels: str) -> tuple[bool, bool]:
+    """(needs a nuclear channel, needs a membrane channel) for a task's input."""
+    return input_channels in ("dual", "nuclear"), input_channels in ("dual", "whole_cell")
+
+
+def fitting_task(task_id: str, nuclear: int | None, membrane: int | None) -> str:
+    """``task_id`` when the mapped channels give it what it reads, else the first task (registry order)
+    they do; ``task_id`` again when none fits."""
+    from seggal.tasks import TASKS, get_task
+
+    def fits(task) -> bool:
+        wants_nuclear, wants_membrane = _reads(task.input_channels)
+        return (nuclear is not None or not wants_nuclear) and (membrane is not None or not wants_membrane)
+
+    current = get_task(task_id)
+    return current.id if fits(current) else next((t.id for t in TASKS if fits(t)), current.id)
 
 
 def make_image(pixels: np.ndarray, nuclear: int | None, membrane: int | None, input_channels: str,
@@ -131,14 +149,17 @@ def make_image(pixels: np.ndarray, nuclear: int | None, membrane: int | None, in
 
     Raises :class:`SegGalError` when the task needs a channel that is not mapped.
     """
-    needs_nuclear = input_channels in ("dual", "nuclear")
-    needs_membrane = input_channels in ("dual", "whole_cell")
     if input_channels not in ("dual", "nuclear", "whole_cell"):
         raise SegGalError(f"unknown input channels {input_channels!r}")
+    needs_nuclear, needs_membrane = _reads(input_channels)
+    where = name or "image"
     if needs_nuclear and nuclear is None:
-        raise SegGalError(f"{name or 'image'}: this task reads a nuclear channel; choose which channel is nuclear")
+        raise SegGalError(f"{where}: this task reads a nuclear channel; choose which channel is nuclear")
     if needs_membrane and membrane is None:
-        raise SegGalError(f"{name or 'image'}: this task reads a membrane / cytoplasm channel; choose which channel it is")
+        raise SegGalError(f"{where}: this task reads a membrane / cytoplasm channel; choose which channel it is")
+    if needs_nuclear and needs_membrane and nuclear == membrane:
+        raise SegGalError(f"{where}: this task reads two different channels, but nuclear and membrane are both "
+                          f"channel {nuclear + 1}; map two channels or pick a single-channel task")
     spec = ChannelSpec(nuclear if needs_nuclear else None, membrane if needs_membrane else None)
     return Image(pixels, spec, name)
 

@@ -60,7 +60,8 @@ def test_adapted_configs_have_one_class_given_channels_and_no_downloads(method_i
     text = json.dumps(cfg, default=str)
     assert "Pretrained" not in text and "SyncBN" not in text and "https://" not in text
     assert cfg["backbone"]["in_channels"] == 1
-    assert len(cfg["data_preprocessor"]["mean"]) == len(cfg["data_preprocessor"]["std"]) == 1
+    pre = cfg["data_preprocessor"]
+    assert len(pre["mean"]) == len(pre["std"]) == 1 and not pre["bgr_to_rgb"] and not pre["batch_augments"]
 
     def class_counts(node):
         if isinstance(node, dict):

@@ -10,7 +10,7 @@ import tifffile
 
 from seggal.data.synthetic import synthetic_tissue
 from seggal.errors import SegGalError
-from seggal.export import label_tiff, outlines, roi_zip, to_coco, to_geojson
+from seggal.export import cell_csv, label_tiff, outlines, roi_zip, to_coco, to_geojson
 
 
 @pytest.fixture(scope="module")
@@ -111,3 +111,13 @@ def test_exports_refuse_non_integer_labels():
 def test_coco_needs_a_score_per_instance(cells):
     with pytest.raises(SegGalError, match="scores"):
         to_coco(cells, scores=np.ones(3))
+
+
+def test_cell_csv_has_one_row_per_cell(cells):
+    import pandas as pd
+
+    table = pd.read_csv(io.StringIO(cell_csv(cells)))
+    assert list(table.columns[:6]) == ["label", "size", "convexity", "elongation", "centroid_y", "centroid_x"]
+    assert sorted(table["label"]) == [int(v) for v in np.unique(cells) if v]
+    row = table.set_index("label").loc[9999]
+    assert row["size"] == (cells == 9999).sum() and row["centroid_x"] == pytest.approx(111.0)

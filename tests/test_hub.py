@@ -200,7 +200,7 @@ class _StandInHub(http.server.BaseHTTPRequestHandler):
 
     def _answer(self):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.requests.append((self.command, self.path, dict(self.headers), body))
+        self.requests.append((self.command, self.path, self.headers, body))  # headers: case-insensitive
         base = f"http://127.0.0.1:{self.server.server_port}"
         if self.path == "/api/repos/create":
             out = {"url": f"{base}/{json.loads(body)['organization']}/{json.loads(body)['name']}"}

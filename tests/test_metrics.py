@@ -16,6 +16,7 @@ from seggal.metrics import (
     coco_arrays,
     error_map,
     evaluate,
+    image_table,
 )
 
 
@@ -235,3 +236,19 @@ def test_bad_lists_scores_and_engine():
         evaluate(a, a, engine="nope")
     with pytest.raises(SegGalError, match="img7"):
         evaluate([a], [np.ones((4, 3), int)], names=["img7"])
+
+
+def test_image_table_pooled_recall_is_cocos_ar_and_mean_recall_is_eq4():
+    rng = np.random.default_rng(5)
+    gts = [blobs(rng, (40, 40), 4, 3), blobs(rng, (40, 40), 20, 3)]  # unequal cell counts
+    preds = [perturb(rng, gts[0], "drop"), gts[1].copy()]
+    table = image_table(gts, preds, names=["few", "many"])
+    result = evaluate(gts, preds)
+    assert list(table.image) == ["few", "many"]
+    assert list(table.n_gt) == [len(np.unique(g)) - 1 for g in gts]
+    assert result["AR50"] == pytest.approx(table.tp50.sum() / table.n_gt.sum(), abs=1e-12)
+    assert result["AR75"] == pytest.approx(table.tp75.sum() / table.n_gt.sum(), abs=1e-12)
+    assert table.recall50.mean() != pytest.approx(result["AR50"])  # eq. (4) weighs images equally
+    assert table.loc[1, "precision50"] == 1.0 and table.loc[1, "recall75"] == 1.0
+    empty = image_table(np.zeros((5, 5), int), np.zeros((5, 5), int))
+    assert np.isnan(empty.loc[0, "recall50"]) and np.isnan(empty.loc[0, "precision50"])

@@ -77,7 +77,7 @@ def test_published_guideline_tab_links_to_the_guideline_page():
 def test_published_transferability_shows_the_published_column_and_asks_for_a_run():
     at = _open(TABS[3])
     (chart,) = _charts(at)
-    assert chart["data"][0]["y"][0] == "All" and len(chart["data"][0]["y"]) == 11
+    assert chart["data"][0]["y"][-1] == "All" and len(chart["data"][0]["y"]) == 11
     assert "Swin-S trained on one set" in chart["layout"]["title"]["text"]
     assert any("needs a run" in i.value for i in at.info)
 
@@ -133,7 +133,7 @@ def test_demo_per_tissue_tab_draws_heatmap_regression_and_morphology():
     assert len(titles) == 4  # Figure 3a, 3b, morphology of TissueNet and LIVECell
     assert all("SYNTHETIC DEMO" in t for t in titles)
     heat = _charts(at)[0]["data"][0]
-    assert heat["x"][0] == "All" and len(heat["x"]) == 11
+    assert heat["x"][-1] == "All" and len(heat["x"]) == 11
     assert len(_downloads(at)) == 4
 
 
@@ -143,7 +143,7 @@ def test_demo_transferability_tab_has_the_run_matrix_and_the_published_column():
     assert len(titles) == 2
     assert "SYNTHETIC DEMO" in titles[0] and "Wang et al. 2024" in titles[1]
     matrix = _charts(at)[0]["data"][0]
-    assert matrix["y"][0] == "All" and len(matrix["y"]) == 11 and len(matrix["x"]) == 11
+    assert matrix["y"][-1] == "All" and len(matrix["y"]) == 11 and len(matrix["x"]) == 11
 
 
 def test_demo_sweep_tab_by_tissue_and_by_method():

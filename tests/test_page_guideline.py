@@ -96,3 +96,5 @@ def test_unknown_query_values_fall_back_to_defaults():
     at = _open({"modality": "x-ray", "compute": "quantum"})
     assert at.sidebar.radio(key="g_modality").value == Answers().modality
     assert at.sidebar.radio(key="g_compute").value == Answers().compute
+    warnings = " ".join(w.value for w in at.warning)
+    assert "modality: 'x-ray' is not one of fluorescence, phase_contrast" in warnings and "'quantum'" in warnings

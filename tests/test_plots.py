@@ -48,13 +48,22 @@ def test_ranking_heatmap_leaves_missing_scores_blank():
     assert list(heat.y) == ["a", "b"]  # not registry methods: no marks
 
 
-def test_transfer_heatmap_ranks_rows_and_columns_with_all_first():
-    matrix = pd.DataFrame([[0.2, 0.9, 0.5], [0.8, 0.7, 0.6], [0.1, 0.3, 0.2]],
-                          index=["Colon", "All", "Lung"], columns=["Colon", "All", "Lung"])
+def test_transfer_heatmap_draws_the_transferability_matrix_in_its_order():
+    from seggal.analysis import transferability
+
+    values = {("Colon", "Colon"): 0.9, ("Colon", "Lung"): 0.2, ("Colon", "All"): 0.5,
+              ("Lung", "Colon"): 0.3, ("Lung", "Lung"): 0.4, ("Lung", "All"): 0.35,
+              ("All", "Colon"): 0.8, ("All", "Lung"): 0.7, ("All", "All"): 0.75}
+    per_tissue = pd.DataFrame([{"method_id": "swin-s", "task": "tissuenet-nuclei-dual", "training_set": tr,
+                                "test_set": te, "accuracy": v} for (tr, te), v in values.items()])
+    matrix = transferability(per_tissue, "tissuenet-nuclei-dual")
     heat = _trace(plots.transfer_heatmap(matrix, SOURCE, "t"))
-    assert list(heat.y) == ["All", "Colon", "Lung"]  # row means 0.70, 0.53, 0.20
-    assert list(heat.x) == ["All", "Lung", "Colon"]  # column means 0.63, 0.43, 0.37
-    np.testing.assert_array_equal(np.asarray(heat.z), matrix.loc[heat.y, heat.x].to_numpy())
+    assert list(heat.y) == list(matrix.index) == ["Colon", "Lung", "All"]
+    assert list(heat.x) == list(matrix.columns)
+    for i, row in enumerate(heat.y):
+        for j, column in enumerate(heat.x):
+            assert heat.z[i][j] == values[(row, column)]
+    assert "trained on Lung" in heat.customdata[1][0]
 
 
 def test_published_transfer_column_is_the_single_set_swin_s_rows():
@@ -62,10 +71,10 @@ def test_published_transfer_column_is_the_single_set_swin_s_rows():
     heat = _trace(plots.published_transfer_figure(scores, "tissuenet-nuclei-dual", SOURCE))
     rows = scores[(scores["task"] == "tissuenet-nuclei-dual") & (scores["method_id"] == "swin-s")]
     expected = rows.set_index("training_set")["accuracy"]
-    assert set(heat.y) == set(TISSUENET_TISSUES) | {"All"} and heat.y[0] == "All"
+    assert set(heat.y) == set(TISSUENET_TISSUES) | {"All"} and heat.y[-1] == "All"
     z = np.asarray(heat.z, dtype=float)[:, 0]
     np.testing.assert_array_equal(z, expected.loc[list(heat.y)].to_numpy())
-    assert np.all(np.diff(z[1:]) <= 0)
+    assert np.all(np.diff(z[:-1]) <= 0)
 
 
 def _per_tissue() -> pd.DataFrame:
@@ -83,22 +92,33 @@ def _per_tissue() -> pd.DataFrame:
 def test_tissue_matrix_orders_methods_and_sets():
     matrix = plots.tissue_matrix(_per_tissue(), "nuclei-dual")
     assert list(matrix.index) == ["m2", "m1"]
-    assert list(matrix.columns) == ["All", "Lung", "Colon"]
+    assert list(matrix.columns) == ["Lung", "Colon", "All"]
     assert matrix.loc["m1", "Colon"] == 0.4
     heat = _trace(plots.tissue_heatmap(matrix, {"m1": "M one", "m2": "M two"}, SOURCE, "t"))
     assert list(heat.y) == ["M two", "M one"]
     np.testing.assert_array_equal(np.asarray(heat.z), matrix.to_numpy())
 
 
-def test_coefficient_plot_error_bars_are_the_intervals():
-    coefficients = pd.DataFrame({"method": ["A", "A", "B"], "term": ["size", "elongation", "size"],
-                                 "coef": [0.2, -0.1, 0.05], "ci_low": [0.1, -0.3, -0.05], "ci_high": [0.4, 0.0, 0.1]})
-    fig = plots.coefficient_plot(coefficients, SOURCE, "t")
-    assert [t.name for t in fig.data] == ["A", "B"]
-    a = fig.data[0]
-    np.testing.assert_allclose(a.x, [0.2, -0.1])
-    np.testing.assert_allclose(np.asarray(a.x) + np.asarray(a.error_x.array), [0.4, 0.0])
-    np.testing.assert_allclose(np.asarray(a.x) - np.asarray(a.error_x.arrayminus), [0.1, -0.3])
+def test_coefficient_plot_error_bars_are_the_regression_intervals():
+    from seggal.analysis import regression
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for method in ("swin-s", "cellpose"):
+        for k in range(12):
+            n, elong, size = rng.uniform(1, 10), rng.uniform(0.3, 1), rng.uniform(50, 300)
+            rows.append({"method_id": method, "task": "tissuenet-nuclei-dual", "n_train_images": n, "elongation": elong,
+                         "size": size, "mAP": 0.02 * n + 0.001 * size + rng.normal(0, 0.01)})
+    coefficients = regression(pd.DataFrame(rows))
+    fig = plots.coefficient_plot(coefficients, {"swin-s": "Swin-S"}, SOURCE, "t")
+    assert sorted(t.name for t in fig.data) == ["Swin-S", "cellpose"]
+    swin = coefficients[(coefficients["method_id"] == "swin-s") & (coefficients["term"] != "const")]
+    a = next(t for t in fig.data if t.name == "Swin-S")
+    assert list(a.y) == ["n_train_images", "elongation", "size"]
+    np.testing.assert_allclose(a.x, swin["coef"])
+    np.testing.assert_allclose(np.asarray(a.x) + np.asarray(a.error_x.array), swin["ci_high"])
+    np.testing.assert_allclose(np.asarray(a.x) - np.asarray(a.error_x.arrayminus), swin["ci_low"])
+    assert SOURCE in fig.layout.title.text
 
 
 def test_morphology_bars_one_panel_per_feature():

@@ -1,6 +1,7 @@
 """Run results folders: the contract schema, validation messages, and the bridge to the ranking."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -8,6 +9,7 @@ import pytest
 
 from seggal.errors import SegGalError
 from seggal.ranking import rank_table
+from seggal.results import RESULTS_DIR
 from seggal.runs import METRICS, TABLES, find_runs, load_run, run_scores, write_run
 from seggal.tasks import TASKS
 
@@ -143,3 +145,45 @@ def test_find_runs(tmp_path):
     write_run(tmp_path / "runs" / "a", META)
     (tmp_path / "runs" / "not-a-run").mkdir()
     assert find_runs(tmp_path) == [tmp_path / "demo", tmp_path / "runs" / "a", tmp_path / "runs" / "b"]
+
+
+def _demo_script():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "make_demo_results.py"
+    spec = importlib.util.spec_from_file_location("make_demo_results", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_shipped_demo_is_a_valid_run_marked_synthetic():
+    run = load_run(RESULTS_DIR / "demo")
+    assert run.synthetic and "SYNTHETIC DEMO" in run.source
+    assert "synthetic" in run.meta["description"].lower()
+    assert set(run.per_tissue["method_id"]) == {"baseline", *run.meta["methods"]}
+    assert set(run.per_tissue["task"]) == {t.id for t in TASKS}
+    assert (run.per_tissue["training_set"] != "All").any()  # the baseline's single-set fits (Figure 4)
+    assert set(run.sweeps["mode"]) == {"dilate", "erode"} and set(run.sweeps["px"]) == set(range(11))
+    assert set(run.morphology["dataset"]) == {"TissueNet", "LIVECell"} and len(run.morphology) == 18
+
+
+def test_shipped_demo_rows_are_what_the_script_computes(tmp_path):
+    """Regenerate the demo's LIVECell test split and re-score one oracle: the shipped rows must match."""
+    from seggal.data.tasks import load_task
+
+    script = _demo_script()
+    run = load_run(RESULTS_DIR / "demo")
+    size = int(run.meta["description"].split("(")[1].split("x")[0])
+    folder = script.write_data(tmp_path, size)["LIVECell"]
+    test = load_task(folder, "livecell-wholecell", "test")
+    gts = [s.labels for s in test]
+    k = list(script.ORACLES).index("oracle-dropped-30")
+    preds = [script.oracle("oracle-dropped-30", gt, k * 1000 + i) for i, gt in enumerate(gts)]
+    rows = pd.DataFrame(script.score_rows("oracle-dropped-30", "livecell-wholecell", "All", test.tissues, gts, preds))
+    shipped = run.per_tissue[(run.per_tissue["method_id"] == "oracle-dropped-30")
+                             & (run.per_tissue["task"] == "livecell-wholecell")]
+    merged = rows.merge(shipped, on="test_set", suffixes=("", "_shipped"))
+    assert len(merged) == 9
+    for metric in METRICS:
+        np.testing.assert_allclose(merged[metric], merged[f"{metric}_shipped"], atol=1e-5)

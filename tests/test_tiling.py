@@ -141,3 +141,24 @@ def test_memory_is_bounded_on_4096_images():
     # canvas + one window's temporaries; holding the 484 window outputs would add ~127 MB
     assert peak < canvas_bytes + 24 * 2**20
     assert pred.labels.shape == (4096, 4096) and pred.labels.max() > 10000
+
+
+class Recorder(Segmenter):
+    def __init__(self):
+        self.ranges = []
+
+    def predict(self, image):
+        self.ranges.append((float(image.pixels.min()), float(image.pixels.max())))
+        return Prediction(np.zeros(image.shape, np.int32), np.zeros(0, np.float32))
+
+
+def test_prepare_runs_on_every_window():
+    from seggal.preprocess import preprocess
+
+    rng = np.random.default_rng(0)
+    image = Image(rng.gamma(2.0, 300.0, (300, 400, 2)).astype(np.float32))
+    recorder = Recorder()
+    pred = segment_tiled(recorder, image, prepare=preprocess)
+    assert len(recorder.ranges) == len(sliding_windows(300, 400))
+    assert all(0 <= lo and hi <= 1 for lo, hi in recorder.ranges)  # each crop normalised, as the paper did
+    assert pred.labels.max() == 0 and pred.scores.shape == (0,)

@@ -22,7 +22,7 @@ from seggal.examples import EXAMPLES, load_example
 from seggal.image import ChannelSpec
 from seggal.upload import (
     ERROR_CLASSES, HIGHLIGHT_COLOUR, OUTLINE_COLOUR, decode, default_mapping, downloads, downsample, error_rgb,
-    make_image, n_planes, overlay, preview_rgb, read_ground_truth, to_pixels,
+    fitting_task, make_image, n_planes, overlay, preview_rgb, read_ground_truth, to_pixels,
 )
 
 
@@ -250,7 +250,16 @@ def test_default_mapping_skips_blank_channels():
     pixels[:, :, 1] = ramp((8, 8))
     pixels[:, :, 2] = ramp((8, 8))[::-1]
     assert default_mapping(pixels) == (1, 2)
-    assert default_mapping(pixels[:, :, 1:2]) == (0, 0)
+    assert default_mapping(pixels[:, :, 1:]) == (0, 1)
+    assert default_mapping(pixels[:, :, :2]) == (1, None)
+    assert default_mapping(pixels[:, :, :2], "whole_cell") == (None, 1)
+
+
+def test_fitting_task_keeps_a_task_the_channels_feed_and_else_picks_one():
+    assert fitting_task("livecell-wholecell", None, 0) == "livecell-wholecell"
+    assert fitting_task("tissuenet-nuclei-dual", 0, 1) == "tissuenet-nuclei-dual"
+    assert fitting_task("tissuenet-nuclei-dual", 0, None) == "tissuenet-nuclei-nuclear"
+    assert fitting_task("tissuenet-nuclei-nuclear", None, 0) == "tissuenet-wholecell-wholecell"
 
 
 def test_make_image_reads_the_channels_the_task_needs():
@@ -264,7 +273,7 @@ def test_make_image_reads_the_channels_the_task_needs():
         make_image(pixels, None, 1, "dual")
     with pytest.raises(SegGalError, match="membrane"):
         make_image(pixels, 0, None, "whole_cell")
-    with pytest.raises(SegGalError, match="both channel 1"):
+    with pytest.raises(SegGalError, match="both channel 2"):
         make_image(pixels, 1, 1, "dual")
 
 

@@ -6,9 +6,11 @@ a path inside the installed package's ``.mim/configs``) and is adapted to cells:
 * one class ("cell"): every ``num_classes`` becomes 1 (Mask2Former: 1 thing class, 0 stuff classes,
   its class weights ``[1.0, 0.1]`` for cell / no-object; seesaw loss: 1 class);
 * C = 2 input channels (SegGal's one network input, :func:`seggal.backends.network_input`: nuclear,
-  membrane, an absent one zeros) or 1: the data preprocessor normalises C channels (mean 0.5, std 0.25
-  of the [0, 1] inputs, see :func:`model_input`) without BGR/RGB swaps, and the backbone's
-  ``in_channels`` is C, so its first convolution is created (randomly initialised) for C channels;
+  membrane, an absent one zeros) or 1: the data preprocessor normalises every channel alike (mean
+  0.5, std 0.25 of the [0, 1] inputs, see :func:`model_input`; one value each, which mmengine
+  broadcasts — it accepts only 1 or 3 values) without BGR/RGB swaps or the 1024² padding of
+  Mask2Former's training batches, and the backbone's ``in_channels`` is C, so its first convolution
+  is created (randomly initialised) for C channels;
 * no pretrained weights and no network: every ``Pretrained`` ``init_cfg`` is dropped (the modules' own
   initialisers still run); since everything is trained from scratch, backbones are not frozen
   (``frozen_stages=-1``), their BatchNorms train (``norm_eval=False``, ``requires_grad=True``), SyncBN
@@ -151,8 +153,9 @@ def adapt_model_config(model: dict, in_channels: int) -> dict:
     if isinstance(backbone.get("norm_cfg"), dict):
         backbone["norm_cfg"]["requires_grad"] = True
     pre = cfg["data_preprocessor"]
-    pre.update(mean=[INPUT_MEAN * 255] * in_channels, std=[INPUT_STD * 255] * in_channels,
-               bgr_to_rgb=False, rgb_to_bgr=False, batch_augments=None)
+    # one value each, broadcast over the C channels: mmengine accepts only 1 or 3 values
+    pre.update(mean=[INPUT_MEAN * 255], std=[INPUT_STD * 255], bgr_to_rgb=False, rgb_to_bgr=False,
+               batch_augments=None)
     cfg["test_cfg"] = _adapt_test_cfg(cfg.get("test_cfg") or {})
     return cfg
 
@@ -351,6 +354,8 @@ class MMDetSegmenter(Segmenter):
         if self._optim_key != key:
             cfg = copy.deepcopy(self.config.optim_wrapper.to_dict())
             cfg["type"] = "AmpOptimWrapper" if amp else "OptimWrapper"
+            if not amp:
+                cfg.pop("loss_scale", None)
             cfg["optimizer"]["lr"] = lr
             self._optim = build_optim_wrapper(self.model, cfg)
             schedulers = self.config.get("param_scheduler") or []

@@ -47,6 +47,8 @@ def run_info(args: argparse.Namespace) -> int:
     if info["dataset"] == "TissueNet":
         print(f"  X {tuple(info['X']['shape'])} {info['X']['dtype']}: channels {', '.join(info['X']['channels'])}")
         print(f"  y {tuple(info['y']['shape'])} {info['y']['dtype']}: channels {', '.join(info['y']['channels'])}")
+        if info["platforms"]:
+            print(f"  platforms: {', '.join(f'{k} ({v})' for k, v in info['platforms'].items())}")
     else:
         sizes = ", ".join(f"{h} x {w}" for h, w in info["image_shapes"])
         print(f"  image sizes (H x W): {sizes or 'none'}; channel: {info['channels'][0]}")

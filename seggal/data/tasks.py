@@ -10,7 +10,7 @@ image), with ``tissues`` parallel to it. Images are read one at a time when inde
 * ``"synthetic"``: a small generated set (:mod:`seggal.data.synthetic`), deterministic per split;
 * a TissueNet ``.npz`` or a LIVECell ``.json`` file (used whatever ``split`` says);
 * a folder holding the split's file: ``*{split}*.npz`` for TissueNet (``tissuenet_v1.1_test.npz``),
-  ``livecell_coco_{split}.json`` for LIVECell (``split="val"`` also finds ``livecell_coco_val.json``).
+  ``livecell_coco_{split}.json`` for LIVECell.
 """
 
 from __future__ import annotations
