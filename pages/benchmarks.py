@@ -43,7 +43,8 @@ def ranking(run) -> None:
         table, source = rank_table(), PUBLISHED_SOURCE
     else:
         if run.per_tissue.empty:
-            return no_data("This run has no per_tissue.csv.")
+            no_data("This run has no per_tissue.csv.")
+            return
         table = rank_table(run_scores(run, metric))
         source = run.source
         if table["usability"].notna().any():
@@ -75,8 +76,9 @@ def guideline(run) -> None:
 
 def per_tissue(run) -> None:
     if run is None or not (run.per_tissue["test_set"] != "All").any():
-        return no_data("The published scores hold whole-test-split accuracies only; per-tissue scores, the "
-                       "regression and the morphology come from a run folder.")
+        no_data("The published scores hold whole-test-split accuracies only; per-tissue scores, the regression "
+                "and the morphology come from a run folder.")
+        return
     tasks = dict.fromkeys(run.per_tissue.loc[run.per_tissue["test_set"] != "All", "task"])
     left, right = st.columns(2)
     with left:
@@ -140,7 +142,8 @@ def transferability(run) -> None:
 
 def sweeps(run) -> None:
     if run is None or run.sweeps.empty:
-        return no_data("The paper publishes its dilation / erosion curves as figures only.")
+        no_data("The paper publishes its dilation / erosion curves as figures only.")
+        return
     table = run.sweeps
     cols = st.columns(4)
     mode = cols[0].selectbox("Mode", list(dict.fromkeys(table["mode"])), key="sweep-mode",
@@ -152,25 +155,30 @@ def sweeps(run) -> None:
         task = get_task(task_select("sweep-task", dict.fromkeys(rows["task"])))
     rows = rows[rows["task"] == task.id]
     metric = cols[3].selectbox("Metric", METRICS, index=METRICS.index("accuracy"), key="sweep-metric")
-    by = st.radio("Lines", ["one per method, for a tissue", "one per tissue, for a method"], horizontal=True,
-                  key="sweep-by")
+    group = st.radio("Lines", ["method_id", "tissue"], horizontal=True, key="sweep-by", format_func={
+        "method_id": "one per method, for a tissue", "tissue": "one per tissue, for a method"}.get)
     names = {m: run.method_name(m) for m in dict.fromkeys(rows["method_id"])}
-    if by.startswith("one per method"):
+    if group == "method_id":
         tissue = st.selectbox("Tissue / cell type", list(dict.fromkeys(rows["tissue"])), key="sweep-tissue")
-        rows, group, title = rows[rows["tissue"] == tissue], "method_id", tissue
+        rows, title = rows[rows["tissue"] == tissue], tissue
     else:
         method = st.selectbox("Method", list(names), format_func=names.get, key="sweep-method")
-        rows, group, title = rows[rows["method_id"] == method], "tissue", names[method]
+        rows, title = rows[rows["method_id"] == method], names[method]
     show(plots.sweep_curves(rows, names, run.source, f"{mode} ({variant}) {task.label}: {title}", metric, group),
          rows.reset_index(drop=True), "Figure 5 sweep", "sweep")
     st.caption("★ marks each line's best step. The scores compare the dilated nuclei with the whole-cell ground "
                "truth (dilate) or the eroded whole cells with the nuclear ground truth (erode).")
 
 
+@st.cache_resource(show_spinner=False, max_entries=8)
+def cached_run(folder: str, stamp: tuple):
+    """:func:`load_run`, re-read when any file of the folder changes (``stamp``: names and mtimes)."""
+    return load_run(folder)
+
+
 def choose_source():
     """Sidebar: the published scores, a run folder found under results/, or a typed path → run or None."""
-    found = {str(p.relative_to(RESULTS_DIR)) if p.is_relative_to(RESULTS_DIR) else str(p): p
-             for p in find_runs(RESULTS_DIR)}
+    found = {str(p.relative_to(RESULTS_DIR)): p for p in find_runs(RESULTS_DIR)}
     with st.sidebar:
         choice = st.selectbox("Results", [PUBLISHED, *found], key="source", bind="query-params",
                               format_func=lambda c: "Published (Wang et al. 2024)" if c == PUBLISHED else c)
@@ -180,7 +188,8 @@ def choose_source():
         st.caption(f"Source: {PUBLISHED_SOURCE}")
         return None
     try:
-        run = load_run(folder)
+        stamp = tuple((p.name, p.stat().st_mtime_ns) for p in sorted(folder.glob("*"))) if folder.is_dir() else ()
+        run = cached_run(str(folder), stamp)
     except SegGalError as exc:
         st.error(str(exc), icon=":material/error:")
         st.stop()

@@ -20,6 +20,8 @@ from seggal.examples import EXAMPLES, load_example
 from seggal.export import label_tiff
 from seggal.metrics import error_map, evaluate
 from seggal.methods import METHODS, availability, get_method
+from seggal.morphology import cell_table
+from seggal.sweeps import best_step, erode, expand, sweep
 from seggal.tasks import TASKS, get_task
 from seggal.upload import (
     ERROR_CLASSES, UPLOAD_TYPES, decode, default_mapping, downloads, downsample, error_rgb, fitting_task, make_image,
@@ -41,20 +43,29 @@ def _segmenter(method: str, checkpoint: str, device: str, target: str):
 
 
 @st.cache_data(ttl=60, show_spinner=False)
+def _gallery_checkpoints() -> list[tuple[str, str, str, str]]:
+    """(method, task, reference, description) of the gallery's local and Hugging-Face-cached checkpoints
+    (:func:`seggal.hub.gallery_slots`). No user data."""
+    from seggal.hub import gallery_slots
+
+    slots = gallery_slots()
+    usable = slots[slots["status"].isin(["local", "cached"])]
+    return [(r.method_id, r.task, r.local_path or r.repo_id, f"trained on {r.training_set} ({r.status})")
+            for r in usable.itertuples()]
+
+
+@st.cache_data(ttl=60, show_spinner=False)
 def _checkpoints(method: str, task: str) -> dict[str, str]:
     """{reference: description} of what lets ``method`` run ``task`` here, offline: the backend's own
     weights or a local SegGal checkpoint (:func:`seggal.backends.offline_checkpoint`), then the gallery's
-    local and Hugging-Face-cached checkpoints (:func:`seggal.hub.gallery_slots`). No user data."""
-    from seggal.hub import gallery_slots
-
+    checkpoints. No user data."""
     found = {}
     ready = offline_checkpoint(method, task)
     if ready is not None:
         found[ready] = "none needed" if ready == "" else f"{ready} (on disk)"
-    slots = gallery_slots()
-    usable = slots[(slots["method_id"] == method) & (slots["task"] == task) & slots["status"].isin(["local", "cached"])]
-    for row in usable.itertuples():
-        found.setdefault(row.local_path or row.repo_id, f"trained on {row.training_set} ({row.status})")
+    for slot_method, slot_task, reference, text in _gallery_checkpoints():
+        if (slot_method, slot_task) == (method, task):
+            found.setdefault(reference, text)
     return found
 
 
@@ -76,7 +87,7 @@ def _segment(method: str, checkpoint: str, image, target: str, label: str) -> di
         done / total, text=f"{label}: window {done} of {total}"))
     bar.empty()
     return {"method": method, "checkpoint": checkpoint, "device": device, "labels": prediction.labels,
-            "scores": prediction.scores, "seconds": time.perf_counter() - start, "image_id": S["seg_image_id"]}
+            "scores": prediction.scores, "seconds": time.perf_counter() - start, "image_key": S["seg_image_key"]}
 
 
 def _safe_segment(method: str, checkpoint: str, image, target: str, label: str) -> dict | None:
@@ -99,8 +110,19 @@ def _new_image(name: str, raw, ground_truth=None, source: str = "", mapping=None
     S["seg_gt"] = ground_truth
     for key in ("seg_result", "seg_compare", "seg_sweep", "seg_pixels", "seg_gt_error"):
         S.pop(key, None)
+    if ground_truth is None:
+        S.pop("seg_gt_id", None)  # an uploaded ground truth is checked again against the new image
     for key in ("seg_nuclear", "seg_membrane", "seg_plane"):
         S.pop(key, None)
+
+
+def _forget_scores() -> None:
+    """Drop scores computed against a previous ground truth (the results themselves stay)."""
+    for result in (S.get("seg_result"), *S.get("seg_compare", [])):
+        if result:
+            result.pop("scores_vs_gt", None)
+            result.pop("errors", None)
+    S.pop("seg_sweep", None)
 
 
 def _clear_image() -> None:
@@ -190,6 +212,7 @@ plane = 0
 if source["planes"] > 1:
     plane = st.number_input(f"{source['name']} is a stack of {source['planes']} planes: segment plane",
                             min_value=1, max_value=source["planes"], value=1, key="seg_plane") - 1
+S["seg_image_key"] = (S["seg_image_id"], plane)  # results belong to one image and plane
 try:
     pixels = _pixels(source, plane)
 except SegGalError as err:
@@ -219,7 +242,7 @@ gt_upload = st.file_uploader("Ground truth (optional): a label image of the same
                              type=list(UPLOAD_TYPES), key="seg_gt_upload")
 if gt_upload is not None and gt_upload.file_id != S.get("seg_gt_id"):
     S["seg_gt_id"] = gt_upload.file_id
-    S.pop("seg_sweep", None)
+    _forget_scores()
     try:
         S["seg_gt"] = read_ground_truth(gt_upload.getvalue(), gt_upload.name, pixels.shape[:2])
         S["seg_gt_error"] = None
@@ -287,28 +310,25 @@ if (run or S.pop("seg_run_requested", False)) and ready:
         S.pop("seg_sweep", None)
 
 result = S.get("seg_result")
-if result is None or result["image_id"] != S["seg_image_id"]:
+if result is None or result["image_key"] != S["seg_image_key"]:
     st.stop()
 
 # ---- 3. result
 labels = result["labels"]
 st.header("3 · Result")
 if "table" not in result:
-    from seggal.morphology import cell_table
-
     result["table"] = cell_table(labels)
 table = result["table"]
 count = len(table)
-count_col, time_col, where_col = st.columns(3)
+count_col, time_col = st.columns(2)
 count_col.metric("Cells found", f"{count}")
 time_col.metric("Time", f"{result['seconds']:.1f} s")
-where_col.metric("Model", get_method(result["method"]).name, help=f"on {result['device']}; "
-                 f"checkpoint: {result['checkpoint'] or 'none'}")
-st.markdown(f"**{count} cells** found by {get_method(result['method']).name}.")
+st.markdown(f"**{count} cells** found by {get_method(result['method']).name} "
+            f"(checkpoint: {result['checkpoint'] or 'none'}; on {result['device'].upper()}).")
 
 style_col, opacity_col, pick_col = st.columns(3)
 style = style_col.radio("Overlay", ["outlines", "filled"], horizontal=True, key="seg_style")
-opacity = opacity_col.slider("Opacity", 0.0, 1.0, 0.6, 0.05, key="seg_opacity")
+opacity = opacity_col.slider("Opacity", 0.0, 1.0, 0.8, 0.05, key="seg_opacity")
 picked = pick_col.number_input("Highlight cell (label, 0 = none)", 0, int(labels.max()), 0, key="seg_pick")
 image_col, table_col = st.columns([3, 2])
 with table_col:
@@ -340,12 +360,14 @@ if ground_truth is not None:
     st.caption(f"COCO metrics as in the paper: {scores['n_gt']} annotated cells, {scores['n_pred']} predicted.")
     legend = " · ".join(
         f"<span style='color:rgb{colour}'>■</span> {name}" for name, colour in ERROR_CLASSES.values())
-    st.image(error_rgb(base_rgb, downsample(result["errors"], 1024)), caption="Error map at IoU 0.5", width="stretch")
-    st.markdown(legend, unsafe_allow_html=True)
+    map_col, legend_col = st.columns([3, 2])
+    map_col.image(error_rgb(base_rgb, downsample(result["errors"], 1024)), caption="Error map at IoU 0.5",
+                  width="stretch")
+    legend_col.markdown(legend, unsafe_allow_html=True)
+    legend_col.caption("A prediction is a true positive when it overlaps an annotated cell with IoU ≥ 0.5; "
+                       "false negatives are annotated cells that no prediction matched.")
 
 # ---- 5. dilation / erosion
-from seggal.sweeps import best_step, erode, expand, sweep  # noqa: E402 — only needed once a result exists
-
 st.header("5 · Dilation / erosion")
 st.caption("The paper found that growing or shrinking every mask by a few pixels can raise the scores "
            "(its Figure 5). Positive values grow the masks, negative values shrink them.")
@@ -375,7 +397,7 @@ elif step < 0:
     changed = erode(labels, -step)
 else:
     changed = labels
-st.image(overlay(base_rgb, downsample(changed, 1024), style, opacity), width="stretch",
+st.image(overlay(base_rgb, downsample(changed, 1024), style, opacity), width=min(640, base_rgb.shape[1] * 2),
          caption=f"Masks {'grown' if step > 0 else 'shrunk' if step < 0 else 'unchanged'} by {abs(step)} px")
 st.download_button(f"Download masks at {step:+d} px (TIFF)", label_tiff(changed),
                    file_name=f"{source['name'].rsplit('.', 1)[0]}_labels_{step:+d}px.tif", mime="image/tiff",
@@ -391,9 +413,9 @@ chosen = st.multiselect("Up to three methods, on this image and task, each with 
 if st.button("Compare", disabled=not chosen or image is None, key="seg_compare_button"):
     S["seg_compare"] = [r for r in (_safe_segment(m, runnable[m], image, task.target, get_method(m).name)
                                     for m in chosen) if r is not None]
-compared = [r for r in S.get("seg_compare", []) if r["image_id"] == S["seg_image_id"]]
+compared = [r for r in S.get("seg_compare", []) if r["image_key"] == S["seg_image_key"]]
 if compared:
-    for col, other in zip(st.columns(len(compared)), compared):
+    for col, other in zip(st.columns(3), compared):
         with col:
             st.subheader(get_method(other["method"]).name)
             st.image(overlay(base_rgb, downsample(other["labels"], 1024), style, opacity), width="stretch")

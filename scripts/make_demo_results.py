@@ -46,7 +46,7 @@ from seggal.data.synthetic import write_livecell, write_tissuenet_npz  # noqa: E
 from seggal.data.tasks import load_task  # noqa: E402
 from seggal.metrics import evaluate  # noqa: E402
 from seggal.morphology import tissue_summary  # noqa: E402
-from seggal.runs import write_run  # noqa: E402
+from seggal.runs import METRICS, write_run  # noqa: E402
 from seggal.sweeps import erode, expand, sweep  # noqa: E402
 from seggal.tasks import TASKS  # noqa: E402
 
@@ -66,21 +66,20 @@ ORACLES = {
                          "not a real method",
     "oracle-dropped-30": "ground truth with a random 30 % of the cells removed; not a real method",
 }
-METRICS = ("mAP", "AP50", "AP75", "AR50", "AR75", "accuracy")
 
 
-def write_data(folder: Path, size: int) -> dict[str, Path]:
+def write_data(folder: Path, size: int, datasets: tuple[str, ...] = ("TissueNet", "LIVECell")) -> dict[str, Path]:
     """Synthetic train / test splits in the real layouts → {dataset: folder}."""
     shape = (size, size)
-    tissuenet, livecell = folder / "tissuenet", folder / "livecell"
+    folders = {dataset: folder / dataset.lower() for dataset in datasets}
     for split, seed, counts in (("train", 0, TRAIN_IMAGES), ("test", TEST_SEED, None)):
-        for dataset, path in (("TissueNet", tissuenet), ("LIVECell", livecell)):
+        for dataset, path in folders.items():
             groups = [g for g, n in TRAIN_IMAGES[dataset].items() for _ in range(counts[dataset][g] if counts else TEST_IMAGES)]
             if dataset == "TissueNet":
                 write_tissuenet_npz(path / f"tissuenet_v1.1_{split}.npz", len(groups), shape, groups, seed)
             else:
                 write_livecell(path, len(groups), shape, groups, seed, split)
-    return {"TissueNet": tissuenet, "LIVECell": livecell}
+    return folders
 
 
 def oracle(method_id: str, gt: np.ndarray, seed: int) -> np.ndarray:
@@ -107,8 +106,9 @@ def score_rows(method_id: str, task_id: str, training_set: str, tissues: list[st
     return rows
 
 
-def baseline_runs(task, train, test) -> tuple[list[dict], dict[str, list]]:
-    """Fit the baseline on every training set, score it on the test split → (rows, {set: test predictions})."""
+def baseline_runs(task, train, test) -> tuple[list[dict], list]:
+    """Fit the baseline on every training set, score it on the test split → (rows, test predictions of the
+    fit on ``All``)."""
     segmenters = [BaselineSegmenter(dataclasses.replace(s, target=task.target)) for s in GRID]
     train_preds = [[seg.predict(sample.image).labels for sample in train] for seg in segmenters]
     test_preds = [[seg.predict(sample.image).labels for sample in test] for seg in segmenters]
@@ -120,7 +120,7 @@ def baseline_runs(task, train, test) -> tuple[list[dict], dict[str, list]]:
         best = int(np.argmax(fit))
         chosen[training_set] = test_preds[best]
         rows += score_rows("baseline", task.id, training_set, test.tissues, [s.labels for s in test], test_preds[best])
-    return rows, chosen
+    return rows, chosen["All"]
 
 
 def sweep_rows(method_id: str, task, tissues: list[str], preds: list, other_gts: list, max_px: int) -> list[dict]:
@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> Path:
             gts = [s.labels for s in test]
             rows, baseline_preds = baseline_runs(task, train, test)
             per_tissue += rows
-            predictions = {"baseline": baseline_preds["All"]}
+            predictions = {"baseline": baseline_preds}
             for k, method_id in enumerate(ORACLES):
                 predictions[method_id] = [oracle(method_id, gt, k * 1000 + i) for i, gt in enumerate(gts)]
                 per_tissue += score_rows(method_id, task.id, "All", test.tissues, gts, predictions[method_id])

@@ -55,6 +55,9 @@ class Availability:
 
 
 MMDET = "MMDetection 2.28.2 in the paper; mmdet 3.3 here"
+DEEPCELL_BLOCKED = ("deepcell 0.12.10, its last release, requires Python < 3.11 and tensorflow ~= 2.8.0; installed "
+                    "anyway beside tensorflow 2.21 (Keras 3) it fails to import: it uses Keras 2 internals "
+                    "(keras.utils.conv_utils) that Keras 3 removed")
 _M = Method
 _P = PaperTraining
 
@@ -73,8 +76,9 @@ METHODS: tuple[Method, ...] = (
        options={"config": "seesaw_loss/cascade-mask-rcnn_r101_fpn_seesaw-loss_sample1e-3-ms-2x_lvis-v1.py"}),
     _M("centermask2", "Centermask2", "general", "FCOS detector + spatial attention-guided mask (SAG-Mask)",
        "VoVNetV2", True, _P(4, None, 100_000, 32, None, "detectron2"), "detectron2", ("detectron2", "centermask"),
-       blocked="needs detectron2 and the centermask2 fork: neither is on the package registry for Python 3.11 / "
-       "torch 2.14, and both build only from their git repositories"),
+       blocked="needs detectron2 and the centermask2 fork: pip finds no detectron2 release on the package registry "
+       "(only an unofficial 2021 repackaging, detectron2-cdo 0.5) and no centermask2 at all; both install only from "
+       "their git repositories"),
     _M("solov2", "SOLOv2", "general", "direct per-pixel instance kernels with Matrix NMS",
        "ResNet-50 + FPN", False, _P(4, 60, None, 8, None, MMDET), "mmdet", ("mmdet", "mmcv", "mmengine"),
        options={"config": "solov2/solov2_r50_fpn_1x_coco.py"}),
@@ -107,16 +111,17 @@ METHODS: tuple[Method, ...] = (
        notes="used as published, without training on cell images"),
     _M("retinamask", "RetinaMask", "biomedical", "RetinaNet one-stage detector with a mask head",
        "ResNet-50", False, _P(4, 100, None, None, 0.0005, "deepcell-retinamask 0.1.1"), "deepcell", ("deepcell_retinamask",),
-       blocked="deepcell-retinamask needs TensorFlow 1.x, which has no build for Python 3.11"),
+       blocked="deepcell-retinamask 0.1.1, its last release, requires Python < 3.9 and tensorflow ~= 2.5.1; "
+       "SegGal runs Python 3.11"),
     _M("mesmer", "Mesmer", "biomedical", "ResNet-50 + FPN with semantic heads and watershed post-processing",
        "ResNet-50 + FPN", False, _P(4, 200, None, 8, 0.0004, "deepcell-tf 0.12.9"), "deepcell", ("deepcell",),
-       blocked="deepcell 0.12 pins tensorflow 2.8, which has no build for Python 3.11 beside torch 2.14"),
+       blocked=DEEPCELL_BLOCKED),
     _M("ms-rcnn", "MS RCNN", "general", "Mask R-CNN with a mask-IoU scoring branch",
        "ResNet-50 + FPN", False, _P(4, 50, None, 48, None, MMDET), "mmdet", ("mmdet", "mmcv", "mmengine"),
        options={"config": "ms_rcnn/ms-rcnn_r50-caffe_fpn_1x_coco.py"}),
     _M("featurenet", "FeatureNet", "biomedical", "convolutional encoder + pixel classifier (boundary / interior / background)",
        "small CNN", False, _P(4, 25, None, 16, 0.001, "deepcell-tf 0.12.9"), "deepcell", ("deepcell",),
-       blocked="deepcell 0.12 pins tensorflow 2.8, which has no build for Python 3.11 beside torch 2.14"),
+       blocked=DEEPCELL_BLOCKED),
     _M("baseline", "Classical baseline", "classical", "percentile normalisation, Otsu threshold, distance-transform watershed",
        "none", False, _P(0, None, None, None, None, "scikit-image"), "baseline", ("skimage",), in_paper=False,
        notes="not in the paper: SegGal's always-available reference, needs no weights"),

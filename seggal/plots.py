@@ -1,13 +1,14 @@
 """Figure builders: plain functions from tables to plotly figures (testable without a browser).
 
 Every figure names its source in its title (``source``: the published figures, a SegGal run, or the
-synthetic demo — see :attr:`seggal.runs.Run.source`). Colours are template-neutral (Viridis, and
-mid-tone band colours) and no background is set, so the figures read in light and dark themes alike.
+synthetic demo — see :attr:`seggal.runs.Run.source`). Colours are template-neutral (Viridis; Figure 6's
+light band fills with dark text) and no background or template is set, so the figures read in Streamlit's
+light and dark themes alike.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -47,14 +48,14 @@ def _method_facts(method_id: str) -> str:
     return f"{method.family}, {'uses attention' if method.attention else 'no attention'}"
 
 
-def _heatmap(z: pd.DataFrame, y_text: Sequence[str], x_text: Sequence[str], hover: np.ndarray,
-             zmin: float | None = 0.0, zmax: float | None = 1.0, colorbar: str = "score"):
+def _heatmap(z: pd.DataFrame, y_text: Sequence[str], x_text: Sequence[str], hover: np.ndarray):
+    """A heatmap of scores in [0, 1] with the value printed in each cell and ``hover`` as its tooltip."""
     import plotly.graph_objects as go
 
     return go.Heatmap(
-        z=z.to_numpy(dtype=float), x=list(x_text), y=list(y_text), zmin=zmin, zmax=zmax, colorscale=SCALE,
+        z=z.to_numpy(dtype=float), x=list(x_text), y=list(y_text), zmin=0.0, zmax=1.0, colorscale=SCALE,
         text=_cell_text(z.to_numpy(dtype=float)), texttemplate="%{text}", customdata=hover,
-        hovertemplate="%{customdata}<extra></extra>", colorbar={"title": {"text": colorbar}}, xgap=1, ygap=1,
+        hovertemplate="%{customdata}<extra></extra>", colorbar={"title": {"text": "score"}}, xgap=1, ygap=1,
     )
 
 
@@ -74,7 +75,7 @@ def _figure(trace, title: str, source: str, height: int, x_title: str = "", y_ti
     fig = go.Figure(trace)
     fig.update_layout(title=_title(title, source), height=height, margin={"l": 10, "r": 10, "t": 80, "b": 10})
     fig.update_yaxes(autorange="reversed", title=y_title)  # first row of the table on top
-    fig.update_xaxes(side="top", title=x_title)
+    fig.update_xaxes(title=x_title)
     return fig
 
 

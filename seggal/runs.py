@@ -87,7 +87,8 @@ class Run:
         """One line naming where the numbers come from, for chart titles and captions."""
         m = self.meta
         what = "SYNTHETIC DEMO, not benchmark results" if self.synthetic else f"SegGal run {m['name']!r}"
-        return f"{what} ({m['date']}, commit {m['commit'][:10]}, {m['hardware']})"
+        commit = m["commit"][:10] + ("-dirty" if m["commit"].endswith("-dirty") else "")
+        return f"{what} ({m['date']}, commit {commit}, {m['hardware']})"
 
     def method_name(self, method_id: str) -> str:
         """The paper's name of a registry method, or the id of a method declared in run.json."""
@@ -212,7 +213,8 @@ def write_run(folder: str | os.PathLike, meta: dict, **tables: pd.DataFrame) -> 
     """Validate ``meta`` and the given tables (names of :data:`TABLES`), write them, return the loaded run.
 
     Tables are validated exactly as :func:`load_run` reads them, before anything is written; extra
-    columns are dropped, missing ones are an error naming the file that would have been written.
+    columns are dropped, missing ones are an error naming the file that would have been written (a
+    table with no rows and no columns is written as an empty table).
     """
     folder = Path(folder)
     unknown = [name for name in tables if name not in TABLES]
@@ -222,10 +224,12 @@ def write_run(folder: str | os.PathLike, meta: dict, **tables: pd.DataFrame) -> 
     texts = {}
     for name, table in tables.items():
         path = folder / f"{name}.csv"
+        if table.empty and len(table.columns) == 0:
+            table = empty_table(name)
         missing = [c for c in TABLES[name] if c not in table.columns]
         if missing:
             raise _fail(path, 1, missing[0], f"column is missing (needed: {', '.join(TABLES[name])})")
-        text = table[list(TABLES[name])].to_csv(index=False, float_format="%.6g")
+        text = table[list(TABLES[name])].to_csv(index=False, float_format="%.10g")
         _validate(path, name, pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False), meta.get("methods", {}))
         texts[name] = text
     folder.mkdir(parents=True, exist_ok=True)

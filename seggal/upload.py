@@ -31,7 +31,7 @@ ERROR_CLASSES = {
     2: ("false positive", (213, 94, 0)),
     3: ("false negative", (86, 180, 233)),
 }
-OUTLINE_COLOUR = (255, 221, 0)
+OUTLINE_COLOUR = (255, 64, 32)  # red-orange: stands out on green membranes and blue nuclei
 HIGHLIGHT_COLOUR = (255, 0, 255)
 
 
@@ -206,7 +206,7 @@ def overlay(rgb: np.ndarray, labels: np.ndarray, style: str = "outlines", opacit
             highlight: int | None = None) -> np.ndarray:
     """Draw a label image over an (H, W, 3) uint8 picture → (H, W, 3) uint8.
 
-    ``style`` ``"outlines"`` (each cell's inner boundary, yellow) or ``"filled"`` (each cell a colour
+    ``style`` ``"outlines"`` (each cell's inner boundary, red-orange) or ``"filled"`` (each cell a colour
     from ``skimage.color.label2rgb``), blended with ``opacity`` in [0, 1]. ``highlight`` (a label value)
     gets a thick magenta outline at full opacity.
     """
@@ -238,8 +238,9 @@ def overlay(rgb: np.ndarray, labels: np.ndarray, style: str = "outlines", opacit
 
 def error_rgb(rgb: np.ndarray, errors: np.ndarray, opacity: float = 0.6) -> np.ndarray:
     """Colour an error map (:func:`seggal.metrics.error_map`: 0 background, 1 TP, 2 FP, 3 FN) over an
-    (H, W, 3) uint8 picture with :data:`ERROR_CLASSES`' colours → (H, W, 3) uint8."""
-    out = rgb.astype(np.float32)
+    (H, W, 3) uint8 picture, shown in grey so that only the classes carry colour
+    (:data:`ERROR_CLASSES`) → (H, W, 3) uint8."""
+    out = np.repeat(rgb.astype(np.float32).mean(axis=2, keepdims=True), 3, axis=2)
     for value, (_, colour) in ERROR_CLASSES.items():
         _blend(out, errors == value, colour, opacity)
     return out.astype(np.uint8)

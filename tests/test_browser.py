@@ -106,10 +106,11 @@ def test_segment_page_runs_the_example_in_a_real_browser(app_url, browser):
         (By.XPATH, "//button[.//p[contains(text(), 'Load the example and segment it')]]")))
     button.click()
     found = WebDriverWait(browser, 240).until(ec.presence_of_element_located(
-        (By.XPATH, "//*[contains(text(), 'cells found by')]")))
+        (By.XPATH, "//p[contains(., 'cells found by')]")))
     count = int(found.text.split()[0])
     assert count > 10, found.text
-    assert browser.find_elements(By.XPATH, "//button[.//p[contains(text(), 'COCO json')]]")
+    WebDriverWait(browser, 120).until(ec.presence_of_element_located(  # the last panel: downloads
+        (By.XPATH, "//button[.//p[contains(text(), 'COCO json')]]")))
     assert not browser.find_elements(By.CSS_SELECTOR, "[data-testid='stException']")
     shot = os.environ.get("SEGGAL_SCREENSHOT")
     if shot:

@@ -152,6 +152,18 @@ def test_max_dets_cut_beyond_3000_detections():
     assert not np.array_equal(full[1], ref[1])  # the cut changes the recall
 
 
+def test_realistic_image_with_sparse_huge_label_values():
+    # ~90 touching cells on 128 x 128 with label values up to ~10^6: the sparse (np.unique) overlap count
+    rng = np.random.default_rng(6)
+    gt = blobs(rng, (128, 128), 90, 20)
+    pred = perturb(rng, gt, "shift")
+    pred[rng.random(pred.shape) < 0.03] = 0
+    big = np.zeros(pred.max() + 1, np.int32)
+    big[1:] = rng.choice(10**6, pred.max(), replace=False) + 1
+    scores = [rng.random(big.max())]
+    assert_same_as_pycocotools([gt * 7919], [big[pred]], scores)
+
+
 def test_images_without_gt_or_predictions_and_faster_coco_eval_agree():
     rng = np.random.default_rng(1)
     a = blobs(rng, (20, 20), 6, 2)

@@ -151,7 +151,7 @@ def test_demo_sweep_tab_by_tissue_and_by_method():
     (chart,) = _charts(at)
     stars = [t for t in chart["data"] if t["mode"] == "markers"]
     assert len(stars) == 4  # one per demo method
-    at.radio(key="sweep-by").set_value("one per tissue, for a method").run()
+    at.radio(key="sweep-by").set_value("tissue").run()
     assert not at.exception
     (chart,) = _charts(at)
     assert len([t for t in chart["data"] if t["mode"] == "markers"]) == 10  # one per TissueNet tissue

@@ -154,6 +154,9 @@ def test_upload_map_channels_segment_and_score_an_uploaded_ground_truth():
     assert int(metric(at, "Cells found")) == 6
     at.file_uploader(key="seg_gt_upload").set_value(("gt.tif", tiff(labels.astype(np.uint16)), "image/tiff")).run()
     assert float(metric(at, "AP50")) == pytest.approx(1.0)
+    half = np.where(labels <= 3, labels, 0).astype(np.uint16)  # a new ground truth: scores follow it
+    at.file_uploader(key="seg_gt_upload").set_value(("half.tif", tiff(half), "image/tiff")).run()
+    assert float(metric(at, "AP50")) < 0.9 and float(metric(at, "AR50")) == pytest.approx(1.0)
     at.file_uploader(key="seg_gt_upload").set_value(("small.tif", tiff(labels[:50].astype(np.uint16)),
                                                       "image/tiff")).run()
     assert any("do not match" in e.value for e in at.error)
@@ -200,3 +203,23 @@ def test_two_sessions_do_not_share_images_or_results(example):
     assert "seg_source" not in other.session_state and "seg_result" not in other.session_state
     assert any("Upload an image or load an example" in i.value for i in other.info)
     assert not other.metric
+
+
+def test_selecting_a_row_of_the_cell_table_highlights_that_cell(example):
+    at = example
+    at.number_input(key="seg_pick").set_value(0).run()
+    at.session_state["seg_cells"] = {"selection": {"rows": [4], "columns": [], "cells": []}}
+    at.run()
+    label = int(at.dataframe[0].value.iloc[4]["label"])
+    assert any(f"cell {label} in magenta" in c for image in at.image for c in image.captions)
+
+
+def test_real_example_names_its_licence_and_is_segmented_and_scored():
+    at = open_page()
+    at.selectbox(key="seg_example").set_value("dsb2018-nuclei").run()
+    at.button(key="seg_example_button").click().run()
+    assert not at.exception and not at.error
+    assert "CC0" in texts(at) and "stardist" in texts(at)
+    assert at.selectbox(key="seg_task").value == "tissuenet-nuclei-nuclear"
+    assert int(metric(at, "Cells found")) > 50  # 125 annotated nuclei
+    assert float(metric(at, "AP50")) > 0.3

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from seggal import plots
 from seggal.ranking import rank_table

@@ -1,6 +1,7 @@
 """Run results folders: the contract schema, validation messages, and the bridge to the ranking."""
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -46,8 +47,9 @@ def test_write_then_load_round_trips(tmp_path):
 
 
 def test_synthetic_kind_is_named_in_the_source(tmp_path):
-    run = write_run(tmp_path, {**META, "kind": "synthetic-demo"})
+    run = write_run(tmp_path, {**META, "kind": "synthetic-demo", "commit": "0123456789abcdef-dirty"})
     assert run.synthetic and "SYNTHETIC" in run.source
+    assert "commit 0123456789-dirty" in run.source  # a run from uncommitted code says so
 
 
 def test_run_scores_rank_like_the_published_table(tmp_path):
@@ -134,6 +136,19 @@ def test_bad_run_json(tmp_path):
         load_run(tmp_path)
 
 
+def test_a_table_without_rows_or_columns_is_written_empty(tmp_path):
+    run = write_run(tmp_path, META, timings=pd.DataFrame([]))
+    assert run.timings.empty and list(run.timings.columns) == list(TABLES["timings"])
+    assert (tmp_path / "timings.csv").read_text().strip() == ",".join(TABLES["timings"])
+
+
+def test_large_counts_survive_the_round_trip(tmp_path):
+    timings = _timings()
+    timings["iterations"] = [1_234_567.0] + [None] * (len(timings) - 1)  # a float column (it has NaN)
+    run = write_run(tmp_path, META, timings=timings)
+    assert run.timings["iterations"].iloc[0] == 1_234_567
+
+
 def test_unknown_table_name(tmp_path):
     with pytest.raises(SegGalError, match="unknown run table 'scores'"):
         write_run(tmp_path, META, scores=pd.DataFrame())
@@ -174,8 +189,8 @@ def test_shipped_demo_rows_are_what_the_script_computes(tmp_path):
 
     script = _demo_script()
     run = load_run(RESULTS_DIR / "demo")
-    size = int(run.meta["description"].split("(")[1].split("x")[0])
-    folder = script.write_data(tmp_path, size)["LIVECell"]
+    size = int(re.search(r"(\d+)x\1 px", run.meta["description"]).group(1))
+    folder = script.write_data(tmp_path, size, ("LIVECell",))["LIVECell"]
     test = load_task(folder, "livecell-wholecell", "test")
     gts = [s.labels for s in test]
     k = list(script.ORACLES).index("oracle-dropped-30")

@@ -106,6 +106,7 @@ def test_png_bomb_header_is_refused_before_decoding():
     assert "bomb.png" in str(info.value) and f"{seggal_io.MAX_PIXELS:,}" in str(info.value)
 
 
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")  # PIL warns too; SegGal refuses
 def test_png_just_over_the_cap_is_refused(monkeypatch):
     monkeypatch.setattr(seggal_io, "MAX_PIXELS", 30 * 30)
     with pytest.raises(SegGalError, match="more than the limit"):

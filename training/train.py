@@ -201,7 +201,9 @@ def load_optimizer(optimizer, path: Path) -> None:
     for name, value in json.loads(meta["scalars"]).items():
         index, key = name.split(".", 1)
         state.setdefault(int(index), {})[key] = value
-    optimizer.load_state_dict({"state": state, "param_groups": json.loads(meta["param_groups"])})
+    groups = [{k: tuple(v) if isinstance(v, list) and k != "params" else v for k, v in g.items()}
+              for g in json.loads(meta["param_groups"])]  # JSON turned tuples (Adam's betas) into lists
+    optimizer.load_state_dict({"state": state, "param_groups": groups})
 
 
 def restore_optimizer(segmenter, path: Path) -> bool:

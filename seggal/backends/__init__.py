@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import re
 from pathlib import Path
 from typing import Callable
 
@@ -50,11 +51,12 @@ def build(method: str | Method, checkpoint: str | Path | None = None, device: st
 
 
 def _resolve(checkpoint: str | Path | None) -> Path | str | None:
-    """A local folder stays a Path; ``org/name[@rev]`` goes through the Hub cache; other names pass through."""
+    """A local path stays a Path; ``org/name[@rev]`` goes through the Hub cache; anything else (a backend's
+    published-model name, a missing path) passes through for the backend to accept or refuse."""
     if checkpoint is None or Path(checkpoint).exists():
         return None if checkpoint is None else Path(checkpoint)
     text = str(checkpoint)
-    if "/" in text.partition("@")[0] and not text.endswith((".pth", ".pt", ".safetensors")):
+    if re.fullmatch(r"[\w-][\w.-]*/[\w.-]+(@[\w./-]+)?", text) and not text.endswith((".pth", ".pt", ".safetensors")):
         from seggal.hub import resolve_checkpoint
 
         return resolve_checkpoint(text)

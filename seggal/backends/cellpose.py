@@ -73,6 +73,8 @@ class CellposeSegmenter(Segmenter):
         self.nuclear_only = nuclear_only
         #: published weights expect Cellpose's own 1/99-percentile normalisation
         self.cellpose_normalize = cellpose_normalize
+        #: side of the square training crops (Cellpose's ``bsize``, 224; a multiple of 16)
+        self.patch = 224
         self.optimizer = None
         self.epochs_done = 0
         self._flows: dict[str, np.ndarray] = {}
@@ -140,7 +142,7 @@ class CellposeSegmenter(Segmenter):
             for batch in batches:
                 images, flows = [data[i][0] for i in batch], [data[i][1] for i in batch]
                 imgi, lbl = transforms.random_rotate_and_resize(images, Y=flows, rescale=diameters[batch] / diam_mean,
-                                                                scale_range=0.5, xy=(224, 224))[:2]
+                                                                scale_range=0.5, xy=(self.patch, self.patch))[:2]
                 with autocast(self.device):
                     y = self.net(torch.from_numpy(imgi).to(self.model.device))[0]
                     loss = _loss_fn_seg(lbl, y.float(), self.model.device)

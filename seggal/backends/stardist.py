@@ -1,0 +1,157 @@
+"""StarDist (stardist 0.9 on TensorFlow / Keras 3): a U-Net predicting star-convex polygons.
+
+Built from scratch with a two-channel input (:func:`seggal.backends.network_input`: nuclear, membrane;
+zeros where absent), trained with ``StarDist2D.train`` one epoch at a time (the Keras optimiser and the
+learning-rate callback persist between calls), predicted with ``predict_instances`` (scores: each
+polygon's object probability). Weights are saved as ``model.safetensors`` (the Keras weight list, keyed
+``<index>:<weight path>``) and ``backend.json`` (the ``Config2D`` and the thresholds) — StarDist's own
+format is a Keras HDF5 file plus JSON, which SegGal does not use so that every checkpoint is safetensors.
+
+TensorFlow is imported lazily and quietly (``TF_CPP_MIN_LOG_LEVEL``); the CPU build is installed, so
+StarDist runs on the CPU even where torch sees a GPU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from seggal.backends import network_input
+from seggal.backends.base import FitSettings, Prediction, Sample, Segmenter
+from seggal.errors import SegGalError
+from seggal.image import Image
+from seggal.methods import Method, get_method
+
+BACKEND_FILE = "backend.json"
+WEIGHTS_FILE = "model.safetensors"
+#: Config2D arguments SegGal sets (the rest are StarDist's defaults); ``n_rays``/``grid`` as its examples.
+DEFAULT_CONFIG = {"n_rays": 32, "grid": (2, 2), "n_channel_in": 2, "train_tensorboard": False}
+
+
+def _quiet_tensorflow() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import logging
+
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+
+
+class StarDistSegmenter(Segmenter):
+    """A ``stardist.models.StarDist2D`` held in memory (no model folder on disk)."""
+
+    trainable = True
+
+    def __init__(self, model, method_id: str = "stardist"):
+        self.model = model
+        self.method_id = method_id
+        self.epochs_done = 0
+
+    @property
+    def optimizer(self):
+        """The Keras optimiser once training started (None before)."""
+        return getattr(self.model.keras_model, "optimizer", None) if self.model._model_prepared else None
+
+    def predict(self, image: Image) -> Prediction:
+        x = network_input(image)
+        labels, details = self.model.predict_instances(x, axes="YXC", verbose=False, show_tile_progress=False)
+        labels = np.asarray(labels, np.int32)
+        scores = np.asarray(details["prob"], np.float32)[: int(labels.max())]
+        return Prediction(labels, scores)
+
+    def _patch_size(self, samples: Sequence[Sample]) -> tuple[int, int]:
+        """Training crop: 256 (StarDist's default) or the largest multiple of the network's stride that fits."""
+        stride = [g * 2**self.model.config.unet_n_depth for g in self.model.config.grid]
+        smallest = np.min([s.labels.shape for s in samples], axis=0)
+        size = tuple(int(min(256, n // d * d)) for n, d in zip(smallest, stride))
+        if min(size) == 0:
+            raise SegGalError(f"stardist: training images of shape {tuple(smallest)} are smaller than the network's "
+                              f"stride {tuple(stride)}")
+        return size
+
+    def train_epoch(self, samples: Sequence[Sample], settings: FitSettings) -> float:
+        """One epoch of ``ceil(n / batch_size)`` steps (at most ``max_iters``) on random crops → mean loss."""
+        from stardist import fill_label_holes
+
+        if not samples:
+            raise SegGalError("stardist: no training samples")
+        config = self.model.config
+        if not self.model._model_prepared:
+            config.train_learning_rate = settings.learning_rate or get_method(self.method_id).paper.learning_rate \
+                or config.train_learning_rate
+        config.train_batch_size = settings.batch_size
+        config.train_patch_size = self._patch_size(samples)
+        X = [network_input(s.image) for s in samples]
+        Y = [fill_label_holes(np.asarray(s.labels, np.int32)) for s in samples]
+        steps = -(-len(samples) // settings.batch_size)
+        steps = min(steps, settings.max_iters) if settings.max_iters else steps
+        with contextlib.redirect_stdout(io.StringIO()):  # Keras' per-step progress bar; the caller reports epochs
+            history = self.model.train(X, Y, validation_data=(X[:1], Y[:1]), epochs=1, steps_per_epoch=steps,
+                                       seed=settings.seed % 2**32)
+        self.epochs_done += 1
+        return float(np.mean(history.history["loss"]))
+
+    def save(self, folder: str | Path) -> None:
+        from safetensors.numpy import save_file
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        weights = self.model.keras_model.weights
+        save_file({f"{i:04d}:{w.path}": np.ascontiguousarray(w.numpy()) for i, w in enumerate(weights)},
+                  str(folder / WEIGHTS_FILE))
+        config = {k: list(v) if isinstance(v, tuple) else v for k, v in vars(self.model.config).items()}
+        meta = {"backend": "stardist", "config": config, "thresholds": dict(self.model.thresholds._asdict()),
+                "epochs_done": self.epochs_done}
+        (folder / BACKEND_FILE).write_text(json.dumps(meta, indent=2, default=_plain) + "\n", encoding="utf-8")
+
+
+def _plain(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def _model(config_kwargs: dict, thresholds: dict | None = None):
+    _quiet_tensorflow()
+    from stardist.models import Config2D, StarDist2D
+
+    config = Config2D(**config_kwargs)
+    with contextlib.redirect_stdout(io.StringIO()):  # "Using default values: prob_thresh=…"
+        model = StarDist2D(config, name=None, basedir=None)
+    if thresholds:
+        model.thresholds = thresholds
+    return model
+
+
+def from_scratch(method_id: str = "stardist", **config) -> StarDistSegmenter:
+    """An untrained StarDist; ``config`` overrides :data:`DEFAULT_CONFIG` (e.g. a small ``n_rays``, ``unet_n_depth``)."""
+    return StarDistSegmenter(_model(DEFAULT_CONFIG | config), method_id)
+
+
+def build(method: Method, checkpoint: Path | str | None, device: str | None) -> StarDistSegmenter:
+    """Untrained (``None``) or a SegGal checkpoint folder. ``device``: TensorFlow's CPU build decides."""
+    if checkpoint is None:
+        return from_scratch(method.id)
+    folder = Path(checkpoint)
+    meta_path, weights_path = folder / BACKEND_FILE, folder / WEIGHTS_FILE
+    if not meta_path.is_file() or not weights_path.is_file():
+        raise SegGalError(f"{checkpoint}: not a StarDist checkpoint folder (needs {BACKEND_FILE} and {WEIGHTS_FILE})")
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    if meta.get("backend") != "stardist":
+        raise SegGalError(f"{meta_path}: written by backend {meta.get('backend')!r}, not stardist")
+    from safetensors.numpy import load_file
+
+    model = _model(meta["config"], meta.get("thresholds"))
+    stored = load_file(str(weights_path))
+    arrays = [stored[k] for k in sorted(stored, key=lambda k: int(k.split(":", 1)[0]))]
+    try:
+        model.keras_model.set_weights(arrays)
+    except ValueError as exc:
+        raise SegGalError(f"{weights_path}: weights do not fit the StarDist network of {meta_path} ({exc})") from None
+    segmenter = StarDistSegmenter(model, method.id)
+    segmenter.epochs_done = int(meta.get("epochs_done", 0))
+    return segmenter
