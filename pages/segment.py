@@ -280,6 +280,9 @@ if wanted:
              if r == reference or (not reference and text.startswith(f"trained on {training_set} "))]
     if match:
         S["seg_checkpoint"] = match[0]
+    elif reference:
+        st.warning(f"Checkpoint {reference} is not on this machine (neither local nor in the Hugging Face cache); "
+                   "download it once while online, or pick another below.")
 if S.get("seg_checkpoint") not in checkpoints:
     S.pop("seg_checkpoint", None)
 checkpoint = checkpoint_col.selectbox("Checkpoint", list(checkpoints), format_func=checkpoints.get,
@@ -344,8 +347,8 @@ with image_col:
 
 if count:
     for col, feature in zip(st.columns(3), ("size", "convexity", "elongation")):
-        figure = px.histogram(table, x=feature, nbins=30, title=f"Cell {feature}")
-        figure.update_layout(height=260, margin=dict(l=10, r=10, t=40, b=10), showlegend=False)
+        figure = px.histogram(table, x=feature, nbins=30, labels={feature: f"cell {feature}"})
+        figure.update_layout(height=240, margin=dict(l=10, r=10, t=30, b=10), showlegend=False)
         col.plotly_chart(figure, key=f"seg_hist_{feature}")
 
 # ---- 4. scores

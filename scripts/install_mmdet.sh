@@ -59,11 +59,33 @@ if [[ -z "$wheel" ]]; then
     fi
 
     log "4/5 compile mmcv with its ops (MMCV_WITH_OPS=1, MAX_JOBS=$JOBS); full log: $CACHE/mmcv-build.log"
+    # Speed-ups that do not change the compiled code: no debug info (CFLAGS=-g0 comes after Python's -g),
+    # and a precompiled pytorch_cpp_helper.hpp, the torch-header include that opens almost every op
+    # source (measured here: 25 s -> 5 s of CPU per source). GCC silently ignores a precompiled header
+    # whose flags do not match, so at worst this step costs its own minute.
+    export CFLAGS="${CFLAGS:-} -g0 -Winvalid-pch"
+    log "  precompiling the torch headers (pytorch_cpp_helper.hpp.gch)"
+    pch_flags=$("$BPY" - "$src" <<'PYEOF'
+import os, shlex, sys, sysconfig
+from torch.utils.cpp_extension import include_paths
+common = os.path.join(sys.argv[1], "mmcv", "ops", "csrc", "common")
+flags = shlex.split(sysconfig.get_config_var("CFLAGS") or "") + shlex.split(os.environ["CFLAGS"]) + ["-fPIC"]
+flags += ["-I" + p for p in [common, *include_paths(), sysconfig.get_paths()["include"]]]
+flags += ["-std=c++20", "-DTORCH_API_INCLUDE_EXTENSION_H", "-DTORCH_EXTENSION_NAME=_ext"]
+print(shlex.join(flags))
+PYEOF
+)
+    eval "${CXX:-c++} $pch_flags -x c++-header $src/mmcv/ops/csrc/common/pytorch_cpp_helper.hpp \
+        -o $src/mmcv/ops/csrc/common/pytorch_cpp_helper.hpp.gch" || log "  (precompiled header failed; compiling without it)"
     # mmcv compiles CUDA ops whenever torch sees a GPU, which needs nvcc: without it, hide the GPU.
-    if command -v nvcc >/dev/null 2>&1; then
-        log "  nvcc found: compiling the CUDA ops too (much longer)"; hide_gpu=""
+    hide_gpu=""
+    if [[ $("$BPY" -c "import torch; print(torch.cuda.is_available())") != True ]]; then
+        log "  no GPU: CPU ops only (the MMDetection methods run on the CPU with this wheel)"
+    elif command -v nvcc >/dev/null 2>&1; then
+        log "  GPU and nvcc: compiling the CUDA ops too (much longer)"
     else
-        log "  no nvcc: CPU ops only (the MMDetection methods then run on the CPU)"; hide_gpu="CUDA_VISIBLE_DEVICES="
+        log "  GPU but no nvcc: CPU ops only (the MMDetection methods run on the CPU with this wheel)"
+        hide_gpu="CUDA_VISIBLE_DEVICES="
     fi
     build_start=$(date +%s)
     (cd "$src" && env $hide_gpu MMCV_WITH_OPS=1 MAX_JOBS=$JOBS "$BPY" -m pip wheel --no-deps --no-build-isolation \

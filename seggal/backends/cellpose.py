@@ -91,8 +91,9 @@ class CellposeSegmenter(Segmenter):
         import torch
 
         x = self.cellpose_input(image)
+        channels = [1, 2] if x[:, :, 1].any() else [1, 0]  # [1, 0]: Cellpose zero-fills the second channel itself
         with torch.inference_mode():  # no autocast: Cellpose converts the network output to numpy (no bf16)
-            masks, flows, _ = self.model.eval(x, channels=[1, 2], channel_axis=2, normalize=self.cellpose_normalize,
+            masks, flows, _ = self.model.eval(x, channels=channels, channel_axis=2, normalize=self.cellpose_normalize,
                                               progress=None)
         labels = np.asarray(masks, np.int32)
         return Prediction(labels, _mean_probability(labels, flows[2]))

@@ -1,0 +1,69 @@
+"""StarDist backend on the real stardist 0.9 / TensorFlow model, CPU, small config, tiny synthetic data."""
+
+import json
+
+import numpy as np
+import pytest
+
+from seggal.backends import build
+from seggal.backends.base import FitSettings, Sample
+from seggal.backends.stardist import from_scratch
+from seggal.data.synthetic import synthetic_tissue
+from seggal.errors import SegGalError
+from seggal.image import ChannelSpec, Image
+
+SMALL = {"n_rays": 16, "unet_n_depth": 2, "unet_n_filter_base": 8, "net_conv_after_unet": 16}
+
+
+@pytest.fixture(scope="module")
+def samples():
+    out = []
+    for seed in range(2):
+        pixels, nuclei, _ = synthetic_tissue((64, 64), "Breast", seed=seed)
+        out.append(Sample(Image(pixels, ChannelSpec(0, None)), nuclei))
+    return out
+
+
+@pytest.fixture(scope="module")
+def trained(samples):
+    segmenter = from_scratch(**SMALL)
+    untrained = segmenter.predict(samples[0].image)
+    losses = [segmenter.train_epoch(samples * 2, FitSettings(batch_size=2, learning_rate=3e-3, seed=0)) for _ in range(4)]
+    return segmenter, untrained, losses
+
+
+def test_untrained_network_predicts_a_label_image(trained):
+    _, untrained, _ = trained
+    assert untrained.labels.shape == (64, 64) and untrained.labels.dtype == np.int32
+    assert untrained.scores.shape == (int(untrained.labels.max()),)
+
+
+def test_training_lowers_the_loss(trained):
+    segmenter, _, losses = trained
+    assert all(np.isfinite(losses)) and losses[-1] < losses[0]
+    assert segmenter.epochs_done == 4 and segmenter.optimizer is not None
+    assert segmenter.model.config.train_patch_size == (64, 64)  # fits the 64-pixel images
+    assert segmenter.model.config.train_tensorboard is False
+
+
+def test_save_and_reload_predict_identically(trained, samples, tmp_path):
+    segmenter, _, _ = trained
+    segmenter.save(tmp_path)
+    meta = json.loads((tmp_path / "backend.json").read_text())
+    assert meta["config"]["n_rays"] == 16 and meta["config"]["n_channel_in"] == 2
+    restored = build("stardist", checkpoint=tmp_path)
+    image = Image(samples[1].image.pixels, ChannelSpec(0, 1))  # a dual-channel input through the same network
+    a, b = segmenter.predict(image), restored.predict(image)
+    np.testing.assert_array_equal(a.labels, b.labels)
+    np.testing.assert_array_equal(a.scores, b.scores)
+    assert a.scores.shape == (int(a.labels.max()),)
+    meta["backend"] = "cellpose"
+    (tmp_path / "backend.json").write_text(json.dumps(meta))
+    with pytest.raises(SegGalError, match="not stardist"):
+        build("stardist", checkpoint=tmp_path)
+
+
+def test_images_smaller_than_the_network_stride_are_refused():
+    tiny = [Sample(Image(np.ones((6, 6, 1), np.float32), ChannelSpec(0, None)), np.ones((6, 6), np.int32))]
+    with pytest.raises(SegGalError, match="smaller than the network's stride"):
+        from_scratch(**SMALL).train_epoch(tiny, FitSettings(batch_size=1))

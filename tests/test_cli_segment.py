@@ -1,0 +1,72 @@
+"""``python -m seggal segment`` and ``python -m seggal methods``."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import tifffile
+
+from seggal.backends import default_method
+from seggal.cli import main
+from seggal.data.synthetic import synthetic_tissue
+from seggal.io import read_labels
+from seggal.methods import METHODS, availability
+
+
+def _write(folder, name, shape, seed):
+    pixels, _, _ = synthetic_tissue(shape, "Breast", seed=seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    tifffile.imwrite(folder / name, (pixels * 1000).astype(np.uint16))
+    return pixels
+
+
+def test_segment_folder_writes_one_label_tiff_per_image(tmp_path, capsys):
+    _write(tmp_path / "in", "big.tif", (300, 260), 0)  # larger than a window: tiled
+    _write(tmp_path / "in", "small.tif", (96, 96), 1)
+    (tmp_path / "in" / "notes.txt").write_text("not an image")
+    assert main(["segment", str(tmp_path / "in"), "--method", "baseline", "--membrane-channel", "1",
+                 "--out", str(tmp_path / "out")]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["big_labels.tif", "small_labels.tif"]
+    labels = read_labels(tmp_path / "out" / "big_labels.tif")
+    assert labels.shape == (300, 260) and labels.max() > 20
+    assert "task tissuenet-wholecell-dual" in capsys.readouterr().out
+
+
+def test_segment_one_file_to_a_tif_with_the_default_method(tmp_path, capsys):
+    _write(tmp_path, "img.tif", (128, 128), 2)
+    assert main(["segment", str(tmp_path / "img.tif"), "--out", str(tmp_path / "labels.tif")]) == 0
+    assert read_labels(tmp_path / "labels.tif").shape == (128, 128)
+    assert f"method {default_method('tissuenet-nuclei-nuclear')}" in capsys.readouterr().out
+
+
+def test_segment_errors_are_clear(tmp_path, capsys):
+    _write(tmp_path, "img.tif", (64, 64), 3)
+    assert main(["segment", str(tmp_path / "missing"), "--out", str(tmp_path / "o")]) == 2
+    assert "no such file or folder" in capsys.readouterr().err
+    assert main(["segment", str(tmp_path / "img.tif"), "--method", "stardist", "--out", str(tmp_path / "o")]) == 2
+    assert "method stardist has no weights here: pass --checkpoint" in capsys.readouterr().err
+    assert main(["segment", str(tmp_path / "img.tif"), "--nuclear-channel", "2", "--out", str(tmp_path / "o")]) == 2
+    assert "nuclear channel 2 does not exist" in capsys.readouterr().err
+    assert main(["segment", str(tmp_path), "--out", str(tmp_path / "x.tif")]) == 2
+    assert "needs an output folder" in capsys.readouterr().err
+
+
+def test_help_names_the_default_method():
+    result = subprocess.run([sys.executable, "-m", "seggal", "segment", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0
+    assert f"now {default_method()!r}" in " ".join(result.stdout.split())
+
+
+def test_methods_json_lists_every_method_with_its_availability():
+    result = subprocess.run([sys.executable, "-m", "seggal", "methods", "--json"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    rows = {r["id"]: r for r in json.loads(result.stdout)}
+    assert list(rows) == [m.id for m in METHODS]
+    for m in METHODS:
+        status = availability(m)
+        assert (rows[m.id]["available"], rows[m.id]["reason"]) == (status.available, status.reason)
+        assert rows[m.id]["backend"] == m.backend and rows[m.id]["attention"] == m.attention
+    assert rows["baseline"]["offline"] and rows["baseline"]["available"]
+    text = subprocess.run([sys.executable, "-m", "seggal", "methods"], capture_output=True, text=True).stdout
+    assert "Python < 3.11" in text and f"default for `segment`: {default_method()}" in text
