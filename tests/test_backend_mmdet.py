@@ -44,7 +44,7 @@ def test_paint_higher_scores_win_and_hidden_instances_drop():
     masks[2, 1:3, 1:3] = True  # score 0.2, entirely under instance 0: dropped
     prediction = paint(masks, np.array([0.9, 0.5, 0.2], np.float32))
     assert prediction.labels.max() == 2
-    np.testing.assert_array_equal(prediction.scores, [0.5, 0.9])
+    np.testing.assert_array_equal(prediction.scores, np.array([0.5, 0.9], np.float32))
     assert (prediction.labels[:4, :4] == 2).all()  # label 2 has score 0.9
     assert (prediction.labels[4:, 4:] == 1).all()
     assert paint(np.zeros((0, 5, 5), bool), np.zeros(0, np.float32)).labels.max() == 0

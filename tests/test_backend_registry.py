@@ -90,3 +90,12 @@ def test_pick_device():
         pick_device("tpu")
     with autocast("cpu"):
         assert not torch.is_autocast_enabled()
+
+
+def test_hub_references_go_through_the_hub_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    with pytest.raises(SegGalError, match="checkpoint 'seggal/no-such-model@v1'"):
+        build("baseline", checkpoint="seggal/no-such-model@v1")
+    with pytest.raises(SegGalError, match="not a baseline checkpoint"):
+        build("baseline", checkpoint=str(tmp_path / "missing" / "folder"))

@@ -70,3 +70,15 @@ def test_methods_json_lists_every_method_with_its_availability():
     assert rows["baseline"]["offline"] and rows["baseline"]["available"]
     text = subprocess.run([sys.executable, "-m", "seggal", "methods"], capture_output=True, text=True).stdout
     assert "Python < 3.11" in text and f"default for `segment`: {default_method()}" in text
+
+
+def test_a_checkpoint_folder_names_its_method(tmp_path, capsys):
+    from seggal.backends.baseline import BaselineSegmenter, WatershedSettings
+    from seggal.hub import write_checkpoint
+
+    folder = write_checkpoint(tmp_path / "ckpt", BaselineSegmenter(WatershedSettings(seed_spacing=0.5)),
+                              {"method": "baseline", "task": "tissuenet-nuclei-nuclear", "training_set": "All"})
+    _write(tmp_path, "img.tif", (96, 96), 4)
+    assert main(["segment", str(tmp_path / "img.tif"), "--checkpoint", str(folder), "--out", str(tmp_path / "o")]) == 0
+    assert f"method baseline ({folder})" in capsys.readouterr().out
+    assert (tmp_path / "o" / "img_labels.tif").is_file()

@@ -105,3 +105,26 @@ def test_cli_lists_every_job_and_writes_a_slurm_script(tmp_path):
     assert out.returncode == 0, out.stderr
     text = script.read_text()
     assert text.count("--epochs 3") == 5 and "--method cellpose" in text
+
+
+def test_finished_jobs_are_skipped_and_reported_as_a_run_folder(tmp_path):
+    from seggal import hub
+    from seggal.backends import build
+    from seggal.data.synthetic import write_tissuenet_npz
+    from seggal.runs import load_run
+
+    job = grid.Job("cellpose", "tissuenet-nuclei-dual", "All")
+    training = {"hours": 0.5, "standardised_hours": grid.standardised_hours(0.5, 8, epochs=10), "batch_size": 8,
+                "epochs": 10, "iterations": None, "n_train_images": 20, "hardware": "CPU test"}
+    hub.write_checkpoint(tmp_path / "ck" / job.name / "best", build("cellpose", device="cpu"),
+                         {"method": job.method, "task": job.task, "training_set": "All", "training": training})
+    assert grid.job_state(job, tmp_path / "ck") == "done"
+    write_tissuenet_npz(tmp_path / "data" / "tissuenet_v1.1_test.npz", 2, (64, 64), ["Breast", "Colon"], 5)
+    grid.write_report(tmp_path / "run", [job, grid.Job("stardist", job.task, "All")], tmp_path / "ck",
+                      str(tmp_path / "data"), evaluate=True, device="cpu")
+    run = load_run(tmp_path / "run")
+    assert run.meta["kind"] == "seggal-run" and "training.grid over 2 job(s)" in run.meta["description"]
+    row = run.timings.iloc[0]
+    assert len(run.timings) == 1 and row["method_id"] == "cellpose" and row["standardised_hours"] == pytest.approx(1.25)
+    tissues = dict(zip(run.per_tissue["test_set"], run.per_tissue["n_images"]))
+    assert tissues == {"All": 2, "Breast": 1, "Colon": 1}

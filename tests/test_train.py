@@ -104,45 +104,36 @@ def test_optimizer_state_round_trips_through_safetensors(tmp_path):
             assert torch.equal(torch.as_tensor(value), torch.as_tensor(b["state"][index][key]))
 
 
-def _weights(folder: Path) -> dict:
-    from safetensors.numpy import load_file
-
-    return load_file(str(folder / "model.safetensors"))
-
-
 def test_run_killed_with_sigkill_resumes_from_the_last_good_checkpoint(data, tmp_path):
-    args = ["--method", "cellpose", "--epochs", "4", "--data", data, *SMOKE]
-    killed = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-m", "training.train", *args, "--out", str(killed)], cwd=ROOT,
+    args = ["--method", "cellpose", "--epochs", "3", "--data", data, *SMOKE]
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "training.train", *args, "--out", str(out)], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    state_file = killed / "last" / train.STATE_FILE
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and proc.poll() is None:
-        if state_file.is_file() and json.loads(state_file.read_text())["epoch"] >= 1:
-            break
-        time.sleep(0.05)
+    state_file = out / "last" / train.STATE_FILE
+    deadline = time.monotonic() + 400
+    while time.monotonic() < deadline and proc.poll() is None and not state_file.is_file():
+        time.sleep(0.02)
     assert proc.poll() is None, "the run finished before it could be killed: " + proc.stdout.read()
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL
+    hub.recover_dir(out / "last")  # what --resume does first, in case the kill fell inside a swap
+    before = json.loads(state_file.read_text())
+    assert 1 <= before["epoch"] < 3 and hub.is_complete(out / "last")
 
-    done = run_cli(*args, "--out", str(killed))  # without --resume: refuses to overwrite
+    done = run_cli(*args, "--out", str(out))  # without --resume: refuses to overwrite
     assert done.returncode == 2 and "--resume" in done.stderr
-    done = run_cli(*args, "--out", str(killed), "--resume")
+    done = run_cli(*args, "--out", str(out), "--resume")
     assert done.returncode == 0, done.stdout + done.stderr
-    resumed_after = int(done.stdout.split("after epoch ")[1].split()[0])
-    assert resumed_after >= 1
-    state = json.loads(state_file.read_text())
-    assert [h["epoch"] for h in state["history"]] == [1, 2, 3, 4]
-    assert hub.is_complete(killed / "best")
-    assert sorted(p.name for p in killed.iterdir()) == ["best", "last"]  # no staging folders left
-
-    # an uninterrupted run with the same seed ends with the same weights: the resume lost nothing
-    whole = train.train(train.parse_args([*args, "--out", str(tmp_path / "whole")]))
-    a, b = _weights(killed / "last"), _weights(whole.last)
-    assert a.keys() == b.keys()
-    for key in a:
-        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    assert f"after epoch {before['epoch']} of 3" in done.stdout
+    assert "could not be restored" not in done.stderr  # Cellpose's SGD momentum came back
+    after = json.loads(state_file.read_text())
+    assert [h["epoch"] for h in after["history"]] == [1, 2, 3]
+    assert after["history"][: before["epoch"]] == before["history"]  # finished epochs were not redone
+    assert json.loads((out / "last" / "backend.json").read_text())["epochs_done"] == 3
+    assert hub.read_config(out / "last")["training"]["epochs_done"] == 3
+    assert hub.is_complete(out / "best")
+    assert sorted(p.name for p in out.iterdir()) == ["best", "last"]  # no staging folders left
 
 
 def test_two_process_gloo_run_trains_on_shards_and_writes_once(data, tmp_path):

@@ -75,9 +75,10 @@ class CellposeSegmenter(Segmenter):
         self.cellpose_normalize = cellpose_normalize
         #: side of the square training crops (Cellpose's ``bsize``, 224; a multiple of 16)
         self.patch = 224
-        self.optimizer = None
+        #: created here so that a resumed run can restore its state before the first epoch
+        self.optimizer = _optimizer(self.net)
         self.epochs_done = 0
-        self._flows: dict[str, np.ndarray] = {}
+        self._flows: dict[str, tuple[np.ndarray, float]] = {}  # label-image hash → (flows, diameter)
 
     def cellpose_input(self, image: Image) -> np.ndarray:
         """(H, W, 2) float32 in Cellpose's channel order (module docstring)."""
@@ -108,10 +109,11 @@ class CellposeSegmenter(Segmenter):
         key = hashlib.sha1(labels.tobytes() + str(labels.shape).encode()).hexdigest()
         if key not in self._flows:
             flows = dynamics.labels_to_flows([labels], device=self.model.device)[0]
-            self._flows[key] = flows[1:].astype(np.float16)  # cache at half the memory
-        diameter = max(5.0, float(utils.diameters(labels)[0]))  # train_seg's floor of 5 px
+            diameter = max(5.0, float(utils.diameters(labels)[0]))  # train_seg's floor of 5 px
+            self._flows[key] = (flows[1:].astype(np.float16), diameter)  # cached at half the memory
+        flows, diameter = self._flows[key]
         image = np.moveaxis(self.cellpose_input(sample.image), -1, 0)
-        return image, self._flows[key].astype(np.float32), diameter
+        return image, flows.astype(np.float32), diameter
 
     def train_epoch(self, samples: Sequence[Sample], settings: FitSettings) -> float:
         """One pass over ``samples`` in batches of ``settings.batch_size`` (at most ``max_iters`` steps) → mean loss."""
@@ -128,8 +130,6 @@ class CellposeSegmenter(Segmenter):
         self.model.diam_labels = float(diameters.mean())
         lr = settings.learning_rate or get_method(self.method_id).paper.learning_rate or 0.2
         lr *= min(1.0, (self.epochs_done + 1) / WARMUP_EPOCHS)
-        if self.optimizer is None:
-            self.optimizer = torch.optim.SGD(self.net.parameters(), lr=lr, momentum=0.9, weight_decay=1e-5)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         rng = np.random.default_rng(settings.seed)
@@ -167,6 +167,13 @@ class CellposeSegmenter(Segmenter):
                 "nuclear_only": self.nuclear_only, "cellpose_normalize": self.cellpose_normalize,
                 "epochs_done": self.epochs_done}
         (folder / BACKEND_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+
+
+def _optimizer(net):
+    """Cellpose 1.0's optimiser: SGD, momentum 0.9, weight decay 1e-5 (the rate is set per epoch)."""
+    import torch
+
+    return torch.optim.SGD(net.parameters(), lr=0.2, momentum=0.9, weight_decay=1e-5)
 
 
 def _mean_probability(labels: np.ndarray, cellprob: np.ndarray) -> np.ndarray:

@@ -38,7 +38,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "(re-checked for the task at run time; see `python -m seggal methods`).",
     )
     p.add_argument("source", metavar="IMAGE_OR_FOLDER", type=Path, help="an image file (TIFF/PNG/JPG/NPY) or a folder of them")
-    p.add_argument("--method", help=f"method id or name (default: {default})")
+    p.add_argument("--method", help=f"method id or name (default: the checkpoint's method, else {default})")
     p.add_argument("--checkpoint", help="checkpoint folder, Hub reference org/name[@revision], or a backend's "
                                         "published weights (Cellpose: cyto3, nuclei; SAM: a .pth file)")
     p.add_argument("--nuclear-channel", type=_channel, default=0, metavar="I", help="nuclear channel index, or 'none' (default 0)")
@@ -94,8 +94,17 @@ def run(args: argparse.Namespace) -> int:
     task = find_task("TissueNet", target, channels.input_channels)
     files = _inputs(args.source)
     outputs = _outputs(files, args.source, args.out)
-    method = get_method(args.method or default_method(task.id))
-    checkpoint = args.checkpoint or offline_checkpoint(method, task.id)
+    checkpoint = args.checkpoint
+    if args.method:
+        method = get_method(args.method)
+    elif checkpoint:  # a SegGal checkpoint names its method
+        from seggal.hub import read_config, resolve_checkpoint
+
+        checkpoint = resolve_checkpoint(checkpoint)
+        method = get_method(read_config(checkpoint)["method"])
+    else:
+        method = get_method(default_method(task.id))
+    checkpoint = checkpoint or offline_checkpoint(method, task.id)
     if checkpoint is None and method.backend == "cellpose":
         checkpoint = "nuclei" if target == "nuclei" else "cyto3"  # Cellpose's published models (downloaded once)
     if checkpoint is None:
