@@ -1,12 +1,12 @@
 """Speed of every installed backend, and SegGal's Cellpose wrapper against Cellpose's own ``eval``.
 
-    .venv/bin/python -m bench.bench_backends [--size 256] [--repeats 3] [--device cpu] [--skip sam]
+    .venv/bin/python -m bench.bench_backends [--size 256] [--repeats 3] [--device cpu] [--skip sam] [--sam-points 32]
 
 Prints megapixels per second per backend (untrained networks: the time of the network and its
-post-processing, not of good masks; SAM is a random ViT-B at its default 32 x 32 prompt grid), then the
-anchor — ``CellposeModel.eval`` called directly on the raw image with Cellpose's own normalisation — and
-SegGal's ``CellposeSegmenter.predict`` on the same image with the same model in the same run, and the
-ratio (target: <= 1.10). Times are the best of ``--repeats`` runs after one warm-up run.
+post-processing, not of good masks; SAM is a random ViT-B with ``--sam-points`` prompts per side, timed
+once), then the anchor — ``CellposeModel.eval`` called directly on the raw image with Cellpose's own
+normalisation — and SegGal's ``CellposeSegmenter.predict`` on the same image with the same model in the
+same run, and the ratio (target: <= 1.10). Times are the best of ``--repeats`` runs after one warm-up run.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--skip", nargs="*", default=[], help="backends to leave out (baseline cellpose stardist sam)")
+    parser.add_argument("--sam-points", type=int, default=32, help="SAM's prompt grid (points per side; default 32)")
     args = parser.parse_args()
 
     from seggal.backends import build
@@ -54,7 +55,7 @@ def main() -> None:
     if "sam" not in args.skip and availability("sam").available:
         from seggal.backends.sam import random_init
 
-        segmenters["sam (random ViT-B)"] = lambda: random_init("vit_b", device=args.device)
+        segmenters["sam (random ViT-B)"] = lambda: random_init("vit_b", device=args.device, points_per_side=args.sam_points)
     print(f"{'backend':<26}{'seconds':>9}{'MP/s':>9}")
     built = {}
     for name, make in segmenters.items():

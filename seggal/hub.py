@@ -42,6 +42,8 @@ from seggal.methods import get_method
 from seggal.tasks import LIVECELL_CELL_TYPES, TISSUENET_TISSUES, get_task
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+#: Where ``python -m training.default_model`` ships the embedded default model (when it earns it).
+EMBEDDED_DEFAULT = Path(__file__).resolve().parent / "models" / "default"
 #: Default Hub organisation; override with SEGGAL_HUB_ORG.
 DEFAULT_HUB_ORG = "seggal"
 CONFIG_FILE = "config.json"
@@ -414,6 +416,15 @@ def push_checkpoint(folder: str | os.PathLike, repo: str | None = None, tag: str
     if tag:
         api.create_tag(repo, tag=tag, revision=info.oid, exist_ok=True)
     return info.oid
+
+
+def embedded_default() -> Path | None:
+    """The model shipped inside the package (:data:`EMBEDDED_DEFAULT`), when it is there and complete.
+
+    ``python -m training.default_model`` puts it there only if it beats the classical baseline on real
+    annotated nuclei; its ``comparison.json`` holds both scores.
+    """
+    return EMBEDDED_DEFAULT if is_complete(EMBEDDED_DEFAULT) else None
 
 
 def find_local(name: str, root: str | os.PathLike | None = None) -> Path | None:

@@ -125,6 +125,6 @@ def test_finished_jobs_are_skipped_and_reported_as_a_run_folder(tmp_path):
     run = load_run(tmp_path / "run")
     assert run.meta["kind"] == "seggal-run" and "training.grid over 2 job(s)" in run.meta["description"]
     row = run.timings.iloc[0]
-    assert len(run.timings) == 1 and row["method_id"] == "cellpose" and row["standardised_hours"] == pytest.approx(1.25)
+    assert len(run.timings) == 1 and row["method_id"] == "cellpose" and row["standardised_hours"] == pytest.approx(0.5 * 8 / 8 * 50 / 10)
     tissues = dict(zip(run.per_tissue["test_set"], run.per_tissue["n_images"]))
     assert tissues == {"All": 2, "Breast": 1, "Colon": 1}

@@ -74,6 +74,12 @@ def test_paper_schedule_uses_the_registry_settings():
         train.paper_schedule(get_method("sam"), 100)
 
 
+def test_ranks_get_disjoint_shards_that_cover_the_data():
+    shards = [train._Shard(list(range(7)), rank, 3) for rank in range(3)]
+    assert [list(s) for s in shards] == [[0, 3, 6], [1, 4], [2, 5]]
+    assert shards[0][1:] == [3, 6] and len(shards[1]) == 2
+
+
 def test_cli_errors_are_clear(data, tmp_path):
     done = run_cli("--method", "sam", "--out", str(tmp_path / "sam"), "--data", data, *SMOKE, timeout=200)
     assert done.returncode == 2 and "sam" in done.stderr and "did not train it" in done.stderr

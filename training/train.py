@@ -39,6 +39,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 from seggal import hub
 from seggal.errors import SegGalError
@@ -114,6 +115,21 @@ def _seed_everything(seed: int) -> None:
     except ImportError:
         return
     torch.manual_seed(seed)
+
+
+class _Shard(Sequence):
+    """Every ``world``-th sample of ``samples`` from ``rank`` on, read lazily (a rank's share of the data)."""
+
+    def __init__(self, samples: Sequence, rank: int, world: int) -> None:
+        self.samples, self.index = samples, range(rank, len(samples), world)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self.samples[k] for k in self.index[i]]
+        return self.samples[self.index[i]]
 
 
 class _Dist:
@@ -295,7 +311,7 @@ def train(args: argparse.Namespace) -> TrainResult:
         segmenter = build(method.id, device=device)
     if not segmenter.trainable:
         raise SegGalError(f"method {method.id}: its backend cannot be trained")
-    shard = [train_view[i] for i in range(dist.rank, len(train_view), dist.world)]
+    shard = _Shard(train_view, dist.rank, dist.world)
 
     def meta(epoch: int) -> dict:
         hours = state["train_seconds"] / 3600

@@ -261,6 +261,7 @@ class MMDetSegmenter(Segmenter):
         import torch
         from mmdet.registry import MODELS
         from mmdet.utils import register_all_modules
+        from mmengine.config import ConfigDict
         from mmengine.logging import MMLogger
 
         MMLogger.get_instance("seggal-mmdet", log_level="WARNING")  # quiet mmengine's INFO lines
@@ -273,7 +274,7 @@ class MMDetSegmenter(Segmenter):
         model_cfg = adapt_model_config(self.config.model.to_dict(), in_channels)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
-            self.model = MODELS.build(model_cfg)
+            self.model = MODELS.build(ConfigDict(model_cfg))
             self.model.init_weights()
         self.rf_hook = None
         if method.options.get("rfsearch"):
