@@ -92,6 +92,9 @@ METHODS: tuple[Method, ...] = (
        options={"config": "res2net/mask-rcnn_res2net-101_fpn_2x_coco.py"}),
     _M("rf-next", "RF-Next", "general", "Mask R-CNN whose convolutions' receptive fields are searched",
        "ResNet-50 + FPN (RF search)", False, _P(4, 200, None, 8, None, MMDET), "mmdet", ("mmdet", "mmcv", "mmengine"),
+       notes="MMDetection 3.3 ships no RF-Next config: SegGal runs Mask R-CNN R50-FPN with mmcv's receptive-field "
+       "search (RFSearchHook, the settings of MMDetection 2.28's rfnext_search configs, one search step per "
+       "epoch); mmcv has only RF-Next's local search, not its genetic global search",
        options={"config": "mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py", "rfsearch": True}),
     _M("stardist", "StarDist", "biomedical", "U-Net predicting star-convex polygons",
        "U-Net", False, _P(1, 100, None, 4, 0.0003, "StarDist 0.8.3 in the paper; stardist 0.9 here"),
@@ -101,6 +104,7 @@ METHODS: tuple[Method, ...] = (
        options={"config": "hrnet/mask-rcnn_hrnetv2p-w18-1x_coco.py"}),
     _M("mask2former", "Mask2former", "general", "transformer decoder with masked attention",
        "ResNet-50", True, _P(4, 50, None, 36, None, MMDET), "mmdet", ("mmdet", "mmcv", "mmengine"),
+       notes="keeps the config's 100 queries (the architecture the paper trained): at most 100 cells per image",
        options={"config": "mask2former/mask2former_r50_8xb2-lsj-50e_coco.py"}),
     _M("mask-rcnn", "Mask RCNN", "general", "two-stage detector with a mask branch",
        "ResNet-50 + FPN", False, _P(4, 100, None, 24, None, MMDET), "mmdet", ("mmdet", "mmcv", "mmengine"),

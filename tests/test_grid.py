@@ -128,3 +128,6 @@ def test_finished_jobs_are_skipped_and_reported_as_a_run_folder(tmp_path):
     assert len(run.timings) == 1 and row["method_id"] == "cellpose" and row["standardised_hours"] == pytest.approx(0.5 * 8 / 8 * 50 / 10)
     tissues = dict(zip(run.per_tissue["test_set"], run.per_tissue["n_images"]))
     assert tissues == {"All": 2, "Breast": 1, "Colon": 1}
+    # a report over synthetic images is marked synthetic, so its charts say so
+    synthetic = load_run(grid.write_report(tmp_path / "run-synthetic", [job], tmp_path / "ck", "synthetic", evaluate=False))
+    assert synthetic.meta["kind"] == "synthetic-demo" and synthetic.synthetic

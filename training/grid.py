@@ -178,7 +178,8 @@ def write_report(folder: Path, job_list: list[Job], out_root: Path, data: str, e
     if evaluate:
         tables["per_tissue"] = per_tissue(job_list, out_root, data, device)
     synthetic = data == "synthetic"
-    meta = {"name": folder.name, "kind": "seggal-run", "date": time.strftime("%Y-%m-%d"),
+    # runs on synthetic images are marked like the demo, so every chart drawn from them says "synthetic"
+    meta = {"name": folder.name, "kind": "synthetic-demo" if synthetic else "seggal-run", "date": time.strftime("%Y-%m-%d"),
             "commit": hub.git_commit() or "unknown", "hardware": hardware(device or "cpu"),
             "description": f"training.grid over {len(job_list)} job(s) on {data}"
                            + (" (SYNTHETIC images: a smoke test, not benchmark results)" if synthetic else "")}
