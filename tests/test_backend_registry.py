@@ -93,8 +93,11 @@ def test_pick_device():
 
 
 def test_hub_references_go_through_the_hub_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    # huggingface_hub reads its environment once, at import: patch its constants (restored after the test)
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
     with pytest.raises(SegGalError, match="checkpoint 'seggal/no-such-model@v1'"):
         build("baseline", checkpoint="seggal/no-such-model@v1")
     with pytest.raises(SegGalError, match="not a baseline checkpoint"):

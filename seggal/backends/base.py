@@ -9,13 +9,45 @@ instance. It can be built from scratch or loaded from a checkpoint folder, and e
 from __future__ import annotations
 
 import abc
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from seggal.errors import SegGalError
 from seggal.image import Image
+
+#: The files every backend's checkpoint folder holds (seggal.hub adds config.json and README.md).
+WEIGHTS_FILE = "model.safetensors"
+BACKEND_FILE = "backend.json"
+
+
+def write_backend_meta(folder: Path, meta: dict) -> None:
+    """Write ``meta`` (which names its ``backend``) as the folder's ``backend.json``."""
+    (Path(folder) / BACKEND_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+
+
+def read_backend_meta(folder: str | Path, backend: str, keys: Sequence[str] = (), weights: bool = True) -> dict:
+    """``backend.json`` of a checkpoint folder written by ``backend``, with ``keys`` present (and the
+    weights file when ``weights``). Raises :class:`SegGalError` naming the folder otherwise."""
+    folder = Path(folder)
+    path = folder / BACKEND_FILE
+    needed = [BACKEND_FILE] + ([WEIGHTS_FILE] if weights else [])
+    if not all((folder / name).is_file() for name in needed):
+        raise SegGalError(f"{folder}: not a {backend} checkpoint folder (needs {' and '.join(needed)})")
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise SegGalError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("backend") != backend:
+        found = meta.get("backend") if isinstance(meta, dict) else None
+        raise SegGalError(f"{path}: written by backend {found!r}, not {backend}")
+    missing = [key for key in keys if key not in meta]
+    if missing:
+        raise SegGalError(f"{path}: missing key(s) {', '.join(map(repr, missing))}")
+    return meta
 
 
 @dataclass

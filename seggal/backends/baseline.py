@@ -22,20 +22,17 @@ Scores: each instance's mean normalised intensity, in [0, 1].
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from seggal.backends.base import Prediction, Segmenter
+from seggal.backends.base import WEIGHTS_FILE, Prediction, read_backend_meta, Segmenter, write_backend_meta
 from seggal.errors import SegGalError
 from seggal.image import Image
 from seggal.methods import Method
 from seggal.preprocess import percentile_normalize
 
-BACKEND_FILE = "backend.json"
-WEIGHTS_FILE = "model.safetensors"
 
 
 @dataclass(frozen=True)
@@ -88,21 +85,18 @@ class BaselineSegmenter(Segmenter):
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         save_file({}, str(folder / WEIGHTS_FILE))
-        (folder / BACKEND_FILE).write_text(json.dumps({"backend": "baseline", "settings": asdict(self.settings)},
-                                                      indent=2) + "\n", encoding="utf-8")
+        write_backend_meta(folder, {"backend": "baseline", "settings": asdict(self.settings)})
 
 
 def build(method: Method, checkpoint: Path | str | None, device: str | None, target: str | None = None) -> BaselineSegmenter:
     """The baseline; a checkpoint folder restores its settings. ``device`` is ignored (CPU only)."""
     settings = WatershedSettings()
     if checkpoint is not None:
-        path = Path(checkpoint) / BACKEND_FILE
-        if not path.is_file():
-            raise SegGalError(f"{checkpoint}: not a baseline checkpoint folder (no {BACKEND_FILE})")
+        meta = read_backend_meta(checkpoint, "baseline", keys=("settings",), weights=False)
         try:
-            settings = WatershedSettings(**json.loads(path.read_text(encoding="utf-8"))["settings"])
-        except (ValueError, KeyError, TypeError) as exc:
-            raise SegGalError(f"{path}: invalid baseline settings ({exc})") from None
+            settings = WatershedSettings(**meta["settings"])
+        except (ValueError, TypeError) as exc:
+            raise SegGalError(f"{checkpoint}: invalid baseline settings ({exc})") from None
     if target is not None:
         settings = WatershedSettings(**(asdict(settings) | {"target": target}))
     return BaselineSegmenter(settings)

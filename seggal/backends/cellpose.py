@@ -22,7 +22,6 @@ default ``~/.cellpose/models``) on first use; offline, a missing file is a clear
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from pathlib import Path
 from typing import Sequence
@@ -30,14 +29,12 @@ from typing import Sequence
 import numpy as np
 
 from seggal.backends import network_input
-from seggal.backends.base import FitSettings, Prediction, Sample, Segmenter
+from seggal.backends.base import WEIGHTS_FILE, FitSettings, Prediction, read_backend_meta, Sample, Segmenter, write_backend_meta
 from seggal.backends.device import autocast, pick_device
 from seggal.errors import SegGalError
 from seggal.image import Image
 from seggal.methods import Method, get_method
 
-BACKEND_FILE = "backend.json"
-WEIGHTS_FILE = "model.safetensors"
 MODEL_URL = "https://www.cellpose.org/models"
 #: Cellpose's published models SegGal offers, and their file names in Cellpose's model folder.
 PRETRAINED = {"cyto3": "cyto3", "nuclei": "nucleitorch_0", "cyto2": "cyto2torch_0", "cyto": "cytotorch_0"}
@@ -166,7 +163,7 @@ class CellposeSegmenter(Segmenter):
         meta = {"backend": "cellpose", "nchan": self.model.nchan, "diam_mean": float(self.net.diam_mean.item()),
                 "nuclear_only": self.nuclear_only, "cellpose_normalize": self.cellpose_normalize,
                 "epochs_done": self.epochs_done}
-        (folder / BACKEND_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        write_backend_meta(folder, meta)
 
 
 def _optimizer(net):
@@ -246,12 +243,8 @@ def build(method: Method, checkpoint: Path | str | None, device: str | None) -> 
 def _load_folder(folder: Path, device: str, method_id: str) -> CellposeSegmenter:
     from safetensors.torch import load_file
 
-    meta_path, weights = folder / BACKEND_FILE, folder / WEIGHTS_FILE
-    if not meta_path.is_file() or not weights.is_file():
-        raise SegGalError(f"{folder}: not a Cellpose checkpoint folder (needs {BACKEND_FILE} and {WEIGHTS_FILE})")
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    if meta.get("backend") != "cellpose":
-        raise SegGalError(f"{meta_path}: written by backend {meta.get('backend')!r}, not cellpose")
+    meta = read_backend_meta(folder, "cellpose", keys=("diam_mean", "nuclear_only", "cellpose_normalize"))
+    weights = folder / WEIGHTS_FILE
     model = _model(device, float(meta["diam_mean"]))
     try:
         model.net.load_state_dict(load_file(str(weights), device=str(model.device)))

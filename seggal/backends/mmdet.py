@@ -54,13 +54,12 @@ at build time; :func:`build` uses CUDA (with mixed precision) only when both tor
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from seggal.backends.base import FitSettings, Prediction, Sample, Segmenter
+from seggal.backends.base import WEIGHTS_FILE, FitSettings, Prediction, read_backend_meta, Sample, Segmenter, write_backend_meta
 from seggal.errors import SegGalError
 from seggal.image import Image, as_labels
 from seggal.methods import Method, get_method
@@ -75,7 +74,6 @@ RFSEARCH = {
     "step": 0, "max_step": 12, "search_interval": 1, "exp_rate": 0.5, "init_alphas": 0.01,
     "mmin": 1, "mmax": 24, "num_branches": 2, "skip_layer": ["stem", "layer1"],
 }
-CHECKPOINT_FILES = ("model.safetensors", "backend.json")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -428,25 +426,11 @@ class MMDetSegmenter(Segmenter):
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
-        save_file(state, str(folder / "model.safetensors"))
+        save_file(state, str(folder / WEIGHTS_FILE))
         meta = {"backend": "mmdet", "method": self.method_id, "config": self.config_name,
                 "in_channels": self.in_channels, "mmdet_version": mmdet.__version__,
                 "rfsearch": self._rf_state()}
-        (folder / "backend.json").write_text(json.dumps(meta, indent=2))
-
-
-def _read_backend_json(folder: Path) -> dict:
-    path = folder / "backend.json"
-    if not path.is_file():
-        raise SegGalError(f"MMDetection checkpoint {folder}: missing backend.json")
-    try:
-        meta = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise SegGalError(f"MMDetection checkpoint {path}: not valid JSON ({exc})") from exc
-    for key in ("method", "config", "in_channels"):
-        if key not in meta:
-            raise SegGalError(f"MMDetection checkpoint {path}: missing key {key!r}")
-    return meta
+        write_backend_meta(folder, meta)
 
 
 def build(method: Method | str, checkpoint: str | Path | None = None, device: str | None = None,
@@ -467,16 +451,14 @@ def build(method: Method | str, checkpoint: str | Path | None = None, device: st
     from safetensors.torch import load_file
 
     folder = Path(checkpoint)
-    meta = _read_backend_json(folder)
+    meta = read_backend_meta(folder, "mmdet", keys=("method", "config", "in_channels"))
     if meta["method"] != method.id:
         raise SegGalError(f"MMDetection checkpoint {folder} holds method {meta['method']!r}, not {method.id!r}")
     if meta["config"] != method.options["config"]:
         raise SegGalError(f"MMDetection checkpoint {folder} was trained from config {meta['config']!r}; "
                           f"this SegGal uses {method.options['config']!r}")
     segmenter = MMDetSegmenter(method, int(meta["in_channels"]), device, rf_state=meta.get("rfsearch"))
-    weights = folder / "model.safetensors"
-    if not weights.is_file():
-        raise SegGalError(f"MMDetection checkpoint {folder}: missing model.safetensors")
+    weights = folder / WEIGHTS_FILE
     result = segmenter.model.load_state_dict(load_file(str(weights), device=device), strict=False)
     if result.missing_keys or result.unexpected_keys:
         raise SegGalError(f"MMDetection checkpoint {weights} does not fit {method.id}: missing "

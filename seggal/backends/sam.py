@@ -14,21 +14,18 @@ Scores are the predicted IoUs.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import numpy as np
 
 from seggal.backends import network_input
-from seggal.backends.base import Prediction, Segmenter
+from seggal.backends.base import WEIGHTS_FILE, Prediction, read_backend_meta, Segmenter, write_backend_meta
 from seggal.backends.device import pick_device
 from seggal.errors import SegGalError
 from seggal.image import Image
 from seggal.methods import Method
 
-BACKEND_FILE = "backend.json"
-WEIGHTS_FILE = "model.safetensors"
 CHECKPOINT_ENV = "SEGGAL_SAM_CHECKPOINT"
 #: image-encoder width → segment-anything's model type
 ENCODER_WIDTH = {768: "vit_b", 1024: "vit_l", 1280: "vit_h"}
@@ -99,7 +96,7 @@ class SamSegmenter(Segmenter):
         folder.mkdir(parents=True, exist_ok=True)
         save_file({k: v.detach().cpu().contiguous() for k, v in self.sam.state_dict().items()}, str(folder / WEIGHTS_FILE))
         meta = {"backend": "sam", "model_type": self.model_type, "points_per_side": self.points_per_side}
-        (folder / BACKEND_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        write_backend_meta(folder, meta)
 
 
 def _model(model_type: str, state: dict | None, device: str):
@@ -157,10 +154,7 @@ def build(method: Method, checkpoint: Path | str | None, device: str | None) -> 
     path = Path(checkpoint)
     points = 32
     if path.is_dir():
-        meta_path = path / BACKEND_FILE
-        if not meta_path.is_file():
-            raise SegGalError(f"{path}: not a SAM checkpoint folder (no {BACKEND_FILE})")
-        points = int(json.loads(meta_path.read_text(encoding="utf-8")).get("points_per_side", 32))
+        points = int(read_backend_meta(path, "sam").get("points_per_side", 32))
         path = path / WEIGHTS_FILE
     if not path.is_file():
         raise SegGalError(f"{checkpoint}: SAM checkpoint not found")

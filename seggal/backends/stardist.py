@@ -23,13 +23,11 @@ from typing import Sequence
 import numpy as np
 
 from seggal.backends import network_input
-from seggal.backends.base import FitSettings, Prediction, Sample, Segmenter
+from seggal.backends.base import BACKEND_FILE, WEIGHTS_FILE, FitSettings, Prediction, read_backend_meta, Sample, Segmenter
 from seggal.errors import SegGalError
 from seggal.image import Image
 from seggal.methods import Method, get_method
 
-BACKEND_FILE = "backend.json"
-WEIGHTS_FILE = "model.safetensors"
 #: Config2D arguments SegGal sets (the rest are StarDist's defaults); ``n_rays``/``grid`` as its examples.
 DEFAULT_CONFIG = {"n_rays": 32, "grid": (2, 2), "n_channel_in": 2, "train_tensorboard": False}
 
@@ -137,12 +135,8 @@ def build(method: Method, checkpoint: Path | str | None, device: str | None) -> 
     if checkpoint is None:
         return from_scratch(method.id)
     folder = Path(checkpoint)
+    meta = read_backend_meta(folder, "stardist", keys=("config",))
     meta_path, weights_path = folder / BACKEND_FILE, folder / WEIGHTS_FILE
-    if not meta_path.is_file() or not weights_path.is_file():
-        raise SegGalError(f"{checkpoint}: not a StarDist checkpoint folder (needs {BACKEND_FILE} and {WEIGHTS_FILE})")
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    if meta.get("backend") != "stardist":
-        raise SegGalError(f"{meta_path}: written by backend {meta.get('backend')!r}, not stardist")
     from safetensors.numpy import load_file
 
     model = _model(meta["config"], meta.get("thresholds"))
