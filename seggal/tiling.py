@@ -60,11 +60,13 @@ def segment_tiled(
     step: int = STEP,
     progress: Callable[[int, int], None] | None = None,
     prepare: Callable[[Image], Image] | None = None,
+    batch_size: int = 8,
 ) -> Prediction:
     """Segment ``image`` window by window and stitch the instances (see the module docstring).
 
     Windows are cut from the image, never padded: an image smaller than ``window`` is segmented whole
-    in one call.
+    in one call. They go to :meth:`Segmenter.predict_batch` ``batch_size`` at a time, so memory stays
+    bounded by one batch of windows plus the output canvas.
 
     ``prepare`` (e.g. :func:`seggal.preprocess.preprocess`) is applied to every window before the
     segmenter sees it, as the paper normalised each crop. ``progress(done, total)`` is called after
@@ -73,36 +75,42 @@ def segment_tiled(
     """
     if step > window:
         raise SegGalError(f"tiled inference: step {step} is larger than the window {window}; pixels would be skipped")
+    if batch_size < 1:
+        raise SegGalError(f"tiled inference: batch size must be at least 1, got {batch_size}")
     height, width = image.shape
     ys, xs = _cores(height, window, step), _cores(width, window, step)
+    windows = [(y, x) for y in ys for x in xs]
     canvas = np.zeros((height, width), np.int32)
     scores: list[np.ndarray] = []
     placed = 0
-    total = len(ys) * len(xs)
-    for done, ((y0, *ycore), (x0, *xcore)) in enumerate(((y, x) for y in ys for x in xs), start=1):
-        tile = Image(np.ascontiguousarray(image.pixels[y0 : y0 + window, x0 : x0 + window]), image.channels,
-                     f"{image.name}[{y0}:{y0 + window}, {x0}:{x0 + window}]")
-        pred = segmenter.predict(prepare(tile) if prepare else tile)
-        labels = as_labels(pred.labels, f"{tile.name}: prediction of {type(segmenter).__name__}")
-        if labels.shape != tile.shape:
-            raise SegGalError(f"{tile.name}: segmenter returned labels of shape {labels.shape}, expected {tile.shape}")
-        n = int(labels.max())
-        tile_scores = np.asarray(pred.scores, np.float32).ravel()
-        if tile_scores.size < n:
-            raise SegGalError(f"{tile.name}: segmenter returned {tile_scores.size} scores for labels up to {n}")
-        keep = _owned(labels, y0, x0, tuple(ycore), tuple(xcore))
-        region = canvas[y0 : y0 + labels.shape[0], x0 : x0 + labels.shape[1]]  # a view: writes land in canvas
-        free = (region == 0) & keep[labels]
-        total_px = np.bincount(labels.ravel(), minlength=n + 1)
-        free_px = np.bincount(labels[free], minlength=n + 1)
-        keep &= 2 * free_px >= total_px
-        kept = np.flatnonzero(keep)
-        lut = np.zeros(n + 1, np.int32)
-        lut[kept] = np.arange(placed + 1, placed + len(kept) + 1, dtype=np.int32)
-        write = free & keep[labels]
-        region[write] = lut[labels[write]]
-        scores.append(tile_scores[kept - 1])
-        placed += len(kept)
-        if progress is not None:
-            progress(done, total)
+    for start in range(0, len(windows), batch_size):
+        batch = windows[start : start + batch_size]
+        tiles = [Image(np.ascontiguousarray(image.pixels[y0 : y0 + window, x0 : x0 + window]), image.channels,
+                       f"{image.name}[{y0}:{y0 + window}, {x0}:{x0 + window}]") for (y0, *_), (x0, *_) in batch]
+        preds = segmenter.predict_batch([prepare(tile) if prepare else tile for tile in tiles])
+        if len(preds) != len(tiles):
+            raise SegGalError(f"{type(segmenter).__name__} returned {len(preds)} predictions for {len(tiles)} windows")
+        for done, (((y0, *ycore), (x0, *xcore)), tile, pred) in enumerate(zip(batch, tiles, preds), start=start + 1):
+            labels = as_labels(pred.labels, f"{tile.name}: prediction of {type(segmenter).__name__}")
+            if labels.shape != tile.shape:
+                raise SegGalError(f"{tile.name}: segmenter returned labels of shape {labels.shape}, expected {tile.shape}")
+            n = int(labels.max())
+            tile_scores = np.asarray(pred.scores, np.float32).ravel()
+            if tile_scores.size < n:
+                raise SegGalError(f"{tile.name}: segmenter returned {tile_scores.size} scores for labels up to {n}")
+            keep = _owned(labels, y0, x0, tuple(ycore), tuple(xcore))
+            region = canvas[y0 : y0 + labels.shape[0], x0 : x0 + labels.shape[1]]  # a view: writes land in canvas
+            free = (region == 0) & keep[labels]
+            total_px = np.bincount(labels.ravel(), minlength=n + 1)
+            free_px = np.bincount(labels[free], minlength=n + 1)
+            keep &= 2 * free_px >= total_px
+            kept = np.flatnonzero(keep)
+            lut = np.zeros(n + 1, np.int32)
+            lut[kept] = np.arange(placed + 1, placed + len(kept) + 1, dtype=np.int32)
+            write = free & keep[labels]
+            region[write] = lut[labels[write]]
+            scores.append(tile_scores[kept - 1])
+            placed += len(kept)
+            if progress is not None:
+                progress(done, len(windows))
     return Prediction(canvas, np.concatenate(scores).astype(np.float32) if scores else np.zeros(0, np.float32))

@@ -103,6 +103,13 @@ def train_and_roundtrip(method_id, tmp_path, learning_rate, steps=8, size=96):
     probe, _ = tissue(size, seed=7)
     before = segmenter.predict(probe)
     assert_valid(before, (size, size))
+    # a batch of windows gives each window's own prediction
+    other, _ = tissue(size, seed=8)
+    batch = segmenter.predict_batch([probe, other])
+    single = segmenter.predict(other)
+    np.testing.assert_array_equal(batch[0].labels, before.labels)
+    np.testing.assert_array_equal(batch[1].labels, single.labels)
+    np.testing.assert_allclose(batch[1].scores, single.scores, rtol=1e-5)
     segmenter.save(tmp_path / "ckpt")
     assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["backend.json", "model.safetensors"]
     restored = build(method_id, checkpoint=tmp_path / "ckpt")

@@ -162,3 +162,29 @@ def test_prepare_runs_on_every_window():
     assert len(recorder.ranges) == len(sliding_windows(300, 400))
     assert all(0 <= lo and hi <= 1 for lo, hi in recorder.ranges)  # each crop normalised, as the paper did
     assert pred.labels.max() == 0 and pred.scores.shape == (0,)
+
+
+class BatchingOracle(Oracle):
+    """The oracle, recording how many windows each predict_batch call received."""
+
+    def __init__(self, truth: np.ndarray):
+        super().__init__(truth)
+        self.batches: list[int] = []
+
+    def predict_batch(self, images):
+        self.batches.append(len(images))
+        return super().predict_batch(images)
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 100])
+def test_windows_go_to_the_segmenter_in_batches_with_the_same_result(batch_size):
+    pixels, _, cells = synthetic_tissue((520, 600), "Pancreas", seed=3)
+    n = len(sliding_windows(520, 600))
+    oracle = BatchingOracle(cells)
+    done = []
+    pred = segment_tiled(oracle, Image(pixels), batch_size=batch_size, progress=lambda d, t: done.append((d, t)))
+    assert oracle.batches == [min(batch_size, n - i) for i in range(0, n, batch_size)]
+    assert done == [(i, n) for i in range(1, n + 1)]
+    assert same_up_to_relabelling(cells, pred.labels)
+    with pytest.raises(SegGalError, match="batch size must be at least 1"):
+        segment_tiled(oracle, Image(pixels), batch_size=0)

@@ -89,6 +89,14 @@ class Segmenter(abc.ABC):
     def predict(self, image: Image) -> Prediction:
         """Segment one image → :class:`Prediction` of the image's (H, W)."""
 
+    def predict_batch(self, images: Sequence[Image]) -> list[Prediction]:
+        """Segment several images (tiled windows) → one :class:`Prediction` each, in order.
+
+        Backends whose package batches images on the device override this; the default runs
+        :meth:`predict` on each image in turn.
+        """
+        return [self.predict(image) for image in images]
+
     def train_epoch(self, samples: Sequence[Sample], settings: FitSettings) -> float:
         """Train one epoch over ``samples``; return the mean training loss."""
         raise NotImplementedError(f"{type(self).__name__} cannot be trained")

@@ -322,17 +322,24 @@ class MMDetSegmenter(Segmenter):
 
     def predict(self, image: Image) -> Prediction:
         """Segment ``image`` → :class:`Prediction` of its (H, W) (labels int32, scores float32)."""
+        return self.predict_batch([image])[0]
+
+    def predict_batch(self, images: Sequence[Image]) -> list[Prediction]:
+        """Segment several images in one forward pass (one batch on the device) → a Prediction each."""
         import torch
 
-        pixels = model_input(image, self.in_channels)
-        height, width = pixels.shape[:2]
-        data = {"inputs": [self._tensor(pixels)], "data_samples": [_data_sample(height, width)]}
+        pixels = [model_input(image, self.in_channels) for image in images]
+        data = {"inputs": [self._tensor(p) for p in pixels], "data_samples": [_data_sample(*p.shape[:2]) for p in pixels]}
         self.model.eval()
         # float16, as mmengine's AmpOptimWrapper trains: mmcv's CUDA ops have no bfloat16 kernels
         with torch.no_grad(), torch.autocast("cuda", dtype=torch.float16, enabled=self.device.startswith("cuda")):
-            result = self.model.test_step(data)[0].pred_instances
-        masks = result.masks.cpu().numpy().astype(bool).reshape(-1, height, width)
-        return paint(masks, result.scores.float().cpu().numpy())
+            results = self.model.test_step(data)
+        out = []
+        for p, result in zip(pixels, results):
+            found = result.pred_instances
+            masks = found.masks.cpu().numpy().astype(bool).reshape(-1, *p.shape[:2])
+            out.append(paint(masks, found.scores.float().cpu().numpy()))
+        return out
 
     # -- training ------------------------------------------------------------------------------------
 
