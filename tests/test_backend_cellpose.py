@@ -4,20 +4,10 @@ import numpy as np
 import pytest
 
 from seggal.backends import build
-from seggal.backends.base import FitSettings, Sample
+from seggal.backends.base import FitSettings
 from seggal.backends.cellpose import PRETRAINED, CellposeSegmenter
-from seggal.data.synthetic import synthetic_tissue
 from seggal.errors import SegGalError
 from seggal.image import ChannelSpec, Image
-
-
-@pytest.fixture(scope="module")
-def samples():
-    out = []
-    for seed in range(2):
-        pixels, nuclei, _ = synthetic_tissue((64, 64), "Breast", seed=seed)
-        out.append(Sample(Image(pixels, ChannelSpec(0, None)), nuclei))
-    return out
 
 
 @pytest.fixture(scope="module")

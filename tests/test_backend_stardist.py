@@ -8,20 +8,10 @@ import pytest
 from seggal.backends import build
 from seggal.backends.base import FitSettings, Sample
 from seggal.backends.stardist import from_scratch
-from seggal.data.synthetic import synthetic_tissue
 from seggal.errors import SegGalError
 from seggal.image import ChannelSpec, Image
 
 SMALL = {"n_rays": 16, "unet_n_depth": 2, "unet_n_filter_base": 8, "net_conv_after_unet": 16}
-
-
-@pytest.fixture(scope="module")
-def samples():
-    out = []
-    for seed in range(2):
-        pixels, nuclei, _ = synthetic_tissue((64, 64), "Breast", seed=seed)
-        out.append(Sample(Image(pixels, ChannelSpec(0, None)), nuclei))
-    return out
 
 
 @pytest.fixture(scope="module")
