@@ -24,6 +24,16 @@ WEIGHTS_FILE = "model.safetensors"
 BACKEND_FILE = "backend.json"
 
 
+def save_torch_weights(folder: str | Path, module) -> Path:
+    """Create ``folder`` and write ``module``'s state dict (CPU, contiguous) as its ``model.safetensors``."""
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}, str(folder / WEIGHTS_FILE))
+    return folder
+
+
 def write_backend_meta(folder: Path, meta: dict) -> None:
     """Write ``meta`` (which names its ``backend``) as the folder's ``backend.json``."""
     (Path(folder) / BACKEND_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")

@@ -29,7 +29,7 @@ from typing import Sequence
 import numpy as np
 
 from seggal.backends import network_input
-from seggal.backends.base import WEIGHTS_FILE, FitSettings, Prediction, read_backend_meta, Sample, Segmenter, write_backend_meta
+from seggal.backends.base import WEIGHTS_FILE, FitSettings, Prediction, read_backend_meta, Sample, save_torch_weights, Segmenter, write_backend_meta
 from seggal.backends.device import autocast, pick_device
 from seggal.errors import SegGalError
 from seggal.image import Image
@@ -154,12 +154,7 @@ class CellposeSegmenter(Segmenter):
         return float(np.mean(losses))
 
     def save(self, folder: str | Path) -> None:
-        from safetensors.torch import save_file
-
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}
-        save_file(state, str(folder / WEIGHTS_FILE))
+        folder = save_torch_weights(folder, self.net)
         meta = {"backend": "cellpose", "nchan": self.model.nchan, "diam_mean": float(self.net.diam_mean.item()),
                 "nuclear_only": self.nuclear_only, "cellpose_normalize": self.cellpose_normalize,
                 "epochs_done": self.epochs_done}

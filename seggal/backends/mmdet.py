@@ -59,7 +59,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from seggal.backends.base import WEIGHTS_FILE, FitSettings, Prediction, read_backend_meta, Sample, Segmenter, write_backend_meta
+from seggal.backends.base import WEIGHTS_FILE, FitSettings, Prediction, read_backend_meta, Sample, save_torch_weights, Segmenter, write_backend_meta
 from seggal.errors import SegGalError
 from seggal.image import Image, as_labels
 from seggal.methods import Method, get_method
@@ -428,12 +428,8 @@ class MMDetSegmenter(Segmenter):
     def save(self, folder: str | Path) -> None:
         """Write ``model.safetensors`` (the state dict) and ``backend.json`` (what rebuilds the network)."""
         import mmdet
-        from safetensors.torch import save_file
 
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
-        save_file(state, str(folder / WEIGHTS_FILE))
+        folder = save_torch_weights(folder, self.model)
         meta = {"backend": "mmdet", "method": self.method_id, "config": self.config_name,
                 "in_channels": self.in_channels, "mmdet_version": mmdet.__version__,
                 "rfsearch": self._rf_state()}

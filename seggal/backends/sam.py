@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from seggal.backends import network_input
-from seggal.backends.base import WEIGHTS_FILE, Prediction, read_backend_meta, Segmenter, write_backend_meta
+from seggal.backends.base import WEIGHTS_FILE, Prediction, read_backend_meta, save_torch_weights, Segmenter, write_backend_meta
 from seggal.backends.device import pick_device
 from seggal.errors import SegGalError
 from seggal.image import Image
@@ -90,11 +90,7 @@ class SamSegmenter(Segmenter):
         return paint(masks, image.shape)
 
     def save(self, folder: str | Path) -> None:
-        from safetensors.torch import save_file
-
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        save_file({k: v.detach().cpu().contiguous() for k, v in self.sam.state_dict().items()}, str(folder / WEIGHTS_FILE))
+        folder = save_torch_weights(folder, self.sam)
         meta = {"backend": "sam", "model_type": self.model_type, "points_per_side": self.points_per_side}
         write_backend_meta(folder, meta)
 
