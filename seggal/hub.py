@@ -418,13 +418,21 @@ def push_checkpoint(folder: str | os.PathLike, repo: str | None = None, tag: str
     return info.oid
 
 
-def embedded_default() -> Path | None:
-    """The model shipped inside the package (:data:`EMBEDDED_DEFAULT`), when it is there and complete.
+def embedded_default(method: str | None = None, task: str | None = None) -> Path | None:
+    """The model shipped inside the package (:data:`EMBEDDED_DEFAULT`), when it is there and complete
+    and (where given) runs ``method`` for ``task``.
 
     ``python -m training.default_model`` puts it there only if it beats the classical baseline on real
     annotated nuclei; its ``comparison.json`` holds both scores.
     """
-    return EMBEDDED_DEFAULT if is_complete(EMBEDDED_DEFAULT) else None
+    if not is_complete(EMBEDDED_DEFAULT):
+        return None
+    config = read_config(EMBEDDED_DEFAULT)
+    if method is not None and config["method"] != get_method(method).id:
+        return None
+    if task is not None and config["task"] != get_task(task).id:
+        return None
+    return EMBEDDED_DEFAULT
 
 
 def find_local(name: str, root: str | os.PathLike | None = None) -> Path | None:

@@ -113,6 +113,9 @@ def train_and_roundtrip(method_id, tmp_path, learning_rate, steps=8, size=96):
     segmenter.save(tmp_path / "ckpt")
     assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["backend.json", "model.safetensors"]
     restored = build(method_id, checkpoint=tmp_path / "ckpt")
+    # the training progress comes back (a resumed run continues its shuffles and warm-up from there)
+    assert (restored.epochs_done, restored.iterations_done) == (segmenter.epochs_done, segmenter.iterations_done)
+    assert segmenter.epochs_done == segmenter.iterations_done == steps
     after = restored.predict(probe)
     np.testing.assert_array_equal(before.labels, after.labels)
     np.testing.assert_array_equal(before.scores, after.scores)

@@ -15,7 +15,10 @@ from seggal.results import all_tissue_scores
 
 @pytest.fixture
 def no_weights(tmp_path, monkeypatch):
-    """An installation with no published weights and no local checkpoints."""
+    """An installation with no published weights, no local checkpoints and no shipped model."""
+    from seggal import hub
+
+    monkeypatch.setattr(hub, "EMBEDDED_DEFAULT", tmp_path / "shipped")
     monkeypatch.setenv("CELLPOSE_LOCAL_MODELS_PATH", str(tmp_path / "cellpose"))
     monkeypatch.setenv("SEGGAL_CHECKPOINTS", str(tmp_path / "checkpoints"))
     monkeypatch.delenv("SEGGAL_SAM_CHECKPOINT", raising=False)

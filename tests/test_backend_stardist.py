@@ -57,3 +57,29 @@ def test_images_smaller_than_the_network_stride_are_refused():
     tiny = [Sample(Image(np.ones((6, 6, 1), np.float32), ChannelSpec(0, None)), np.ones((6, 6), np.int32))]
     with pytest.raises(SegGalError, match="smaller than the network's stride"):
         from_scratch(**SMALL).train_epoch(tiny, FitSettings(batch_size=1))
+
+
+def test_architecture_options_build_smaller_networks_and_survive_a_checkpoint(tmp_path):
+    small, default = build("stardist", arch={"unet_n_filter_base": 8}), build("stardist")
+    assert small.model.keras_model.count_params() < default.model.keras_model.count_params() / 4
+    small.save(tmp_path)
+    assert build("stardist", checkpoint=tmp_path).model.config.unet_n_filter_base == 8
+    with pytest.raises(SegGalError, match="unknown architecture option.*unet_filters"):
+        build("stardist", arch={"unet_filters": 8})
+    with pytest.raises(SegGalError, match="not to a checkpoint"):
+        build("stardist", checkpoint=tmp_path, arch={"unet_n_filter_base": 8})
+    with pytest.raises(SegGalError, match="takes no architecture options"):
+        build("baseline", arch={"unet_n_filter_base": 8})
+
+
+def test_calibrated_thresholds_are_used_and_saved(trained, samples, tmp_path):
+    segmenter, _, _ = trained
+    found = segmenter.calibrate(samples)
+    assert 0 < found["prob"] < 1 and found["nms"] in (0.3, 0.4, 0.5)
+    assert segmenter.model.thresholds.prob == pytest.approx(found["prob"])
+    segmenter.save(tmp_path)
+    restored = build("stardist", checkpoint=tmp_path)
+    assert restored.model.thresholds.prob == pytest.approx(found["prob"])
+    assert restored.model.thresholds.nms == pytest.approx(found["nms"])
+    with pytest.raises(SegGalError, match="no samples"):
+        segmenter.calibrate([])

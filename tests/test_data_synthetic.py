@@ -70,3 +70,22 @@ def test_unknown_names_and_bad_shapes():
         synthetic_livecell((64, 64), "HeLa")
     with pytest.raises(SegGalError, match="shape"):
         synthetic_tissue((4, 64))
+
+
+def test_nuclei_fields_span_magnifications():
+    from seggal.data.synthetic import NUCLEUS_RADIUS_RANGE, synthetic_nuclei
+
+    pixels, nuclei = synthetic_nuclei((128, 128), seed=3)
+    assert pixels.shape == (128, 128, 1) and pixels.dtype == np.float32 and nuclei.dtype == np.int32
+    assert np.array_equal(np.unique(nuclei), np.arange(nuclei.max() + 1))  # ids 1..n, no gaps
+    assert pixels[nuclei > 0].mean() > 1.5 * pixels[nuclei == 0].mean()  # nuclei brighter than the background
+    assert np.array_equal(synthetic_nuclei((64, 64), seed=3)[1], synthetic_nuclei((64, 64), seed=3)[1])
+    for radius in (4.0, 12.0):  # the asked radius is what the nuclei measure (equivalent radius)
+        areas = np.bincount(synthetic_nuclei((192, 192), seed=1, radius=radius)[1].ravel())[1:]
+        assert 0.6 * radius < np.median(np.sqrt(areas / np.pi)) < 1.4 * radius
+    drawn = [np.median(np.sqrt(np.bincount(synthetic_nuclei((128, 128), seed=s)[1].ravel())[1:] / np.pi))
+             for s in range(12)]
+    lo, hi = NUCLEUS_RADIUS_RANGE
+    assert min(drawn) < lo * 2 and max(drawn) > hi / 2  # small and large nuclei both occur
+    with pytest.raises(SegGalError, match="radius"):
+        synthetic_nuclei((64, 64), radius=0)

@@ -120,3 +120,17 @@ def test_paper_crops(tmp_path):
     assert np.array_equal(raw.image.pixels, whole.image.pixels[44:300, 24:280])
     small = load_task("synthetic", "wholecell", "test", training_set="BV-2").crops(size=512, step=384)
     assert len(small) == 1 and small[0].labels.shape == (512, 512) and not small[0].labels[256:].any()
+
+
+def test_synthetic_nuclei_source():
+    from seggal.data.tasks import SYNTHETIC_NUCLEI, SYNTHETIC_NUCLEI_IMAGES
+
+    view = load_task("synthetic-nuclei", "nuclei-nuclear", "val")
+    assert len(view) == SYNTHETIC_NUCLEI_IMAGES["val"] and view.synthetic and view.counts() == {SYNTHETIC_NUCLEI: len(view)}
+    sample = view[0]
+    assert sample.image.pixels.shape == (256, 256, 1) and sample.image.channels == ChannelSpec.for_input("nuclear")
+    assert sample.labels.max() > 0 and sample.labels.shape == (256, 256)
+    assert not np.array_equal(view[1].labels, load_task("synthetic-nuclei", "nuclei-nuclear", "train")[1].labels)
+    assert split_counts("synthetic-nuclei", "nuclei-nuclear")["train"] == {SYNTHETIC_NUCLEI: SYNTHETIC_NUCLEI_IMAGES["train"]}
+    with pytest.raises(SegGalError, match="nuclei-nuclear"):
+        load_task("synthetic-nuclei", "wholecell-dual", "val")

@@ -1,4 +1,5 @@
-"""training.train on CPU: smoke runs per backend family, reload, resume after SIGKILL, 2-process gloo, optimiser state.
+"""training.train on CPU: smoke runs per backend family, reload, resume after SIGKILL, bit-exact resume,
+2-process DDP over gloo, optimiser state.
 
 Runs are tiny: a synthetic TissueNet-layout dataset of 96² images (2 training, 1 validation image of
 "Breast", written by :func:`seggal.data.synthetic.write_tissuenet_npz`), one optimiser step per epoch.
@@ -74,10 +75,11 @@ def test_paper_schedule_uses_the_registry_settings():
         train.paper_schedule(get_method("sam"), 100)
 
 
-def test_ranks_get_disjoint_shards_that_cover_the_data():
+def test_ranks_get_equal_shards_that_cover_the_data_padded_by_wrapping_round():
     shards = [train._Shard(list(range(7)), rank, 3) for rank in range(3)]
-    assert [list(s) for s in shards] == [[0, 3, 6], [1, 4], [2, 5]]
-    assert shards[0][1:] == [3, 6] and len(shards[1]) == 2
+    assert [list(s) for s in shards] == [[0, 3, 6], [1, 4, 0], [2, 5, 1]]  # as DistributedSampler pads
+    assert shards[1][1:] == [4, 0] and {len(s) for s in shards} == {3}
+    assert [list(train._Shard(["a"], rank, 2)) for rank in range(2)] == [["a"], ["a"]]
 
 
 def test_cli_errors_are_clear(data, tmp_path):
@@ -142,15 +144,95 @@ def test_run_killed_with_sigkill_resumes_from_the_last_good_checkpoint(data, tmp
     assert sorted(p.name for p in out.iterdir()) == ["best", "last"]  # no staging folders left
 
 
-def test_two_process_gloo_run_trains_on_shards_and_writes_once(data, tmp_path):
+def torchrun(*args: str, port: int, timeout: int = 400) -> subprocess.CompletedProcess:
+    """``torchrun --nproc_per_node 2 ARGS`` on the CPU (gloo), one thread per rank."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                           "--master_port", str(port), *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+def test_two_process_ddp_run_keeps_ranks_identical_and_writes_once(tmp_path):
+    """3 training images over 2 ranks: shards of 2 (rank 1's padded by wrapping round), global batch 2 =
+    1 per rank, 2 DDP steps per rank; the ranks' parameter digests are compared after the epoch."""
+    from seggal.data.synthetic import write_tissuenet_npz
+
+    for split, n, seed in (("train", 3, 0), ("val", 1, 100)):
+        write_tissuenet_npz(tmp_path / f"tissuenet_v1.1_{split}.npz", n, (96, 96), ["Breast"], seed)
     out = tmp_path / "ddp"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
-         "-m", "training.train", "--method", "cellpose", "--epochs", "1", "--data", data, *SMOKE, "--out", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=400, env=env)
+    done = torchrun("-m", "training.train", "--method", "cellpose", "--epochs", "1", "--data", str(tmp_path),
+                    "--task", "nuclei-nuclear", "--train-set", "Breast", "--max-iters", "2", "--batch-size", "2",
+                    "--device", "cpu", "--out", str(out), port=29517)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
-    config = hub.read_config(out / "last")
-    assert config["training"]["world_size"] == 2
+    t = hub.read_config(out / "last")["training"]
+    assert (t["world_size"], t["batch_size"], t["batch_size_per_rank"], t["n_train_images"]) == (2, 2, 1, 3)
+    assert t["standardised_hours"] == pytest.approx(t["hours"] * 2 / 8 * 50 / 1)  # T_s uses the global batch
     assert done.stdout.count("epoch 1/1") == 1  # only rank 0 validates and writes
-    assert hub.is_complete(out / "best")
+    assert "parameters identical on 2 ranks" in done.stdout
+    assert hub.is_complete(out / "best") and sorted(p.name for p in out.iterdir()) == ["best", "last"]
+    # the digest both ranks agreed on is that of the parameters rank 0 saved
+    synced = json.loads((out / "last" / train.STATE_FILE).read_text())["history"][0]["ranks_in_sync"]
+    saved, _ = hub.load_checkpoint(out / "last", device="cpu")
+    assert synced == {"world_size": 2, "parameters_sha1": train.parameters_digest(saved.optimizer)}
+    assert json.loads((out / "last" / "backend.json").read_text())["epochs_done"] == 1
+
+
+def test_rank_check_stops_ranks_whose_parameters_differ(tmp_path):
+    """Two gloo ranks with one network: equal parameters pass the check; a 1e-6 change on rank 1 stops both."""
+    script = tmp_path / "check.py"
+    script.write_text(
+        "import sys, torch\n"
+        "from seggal.errors import SegGalError\n"
+        "from training.train import _Dist\n"
+        "dist = _Dist('cellpose', 'cpu')\n"
+        "torch.manual_seed(0)\n"
+        "net = torch.nn.Linear(3, 2)\n"
+        "optimizer = torch.optim.SGD(net.parameters(), lr=0.1)\n"
+        "lines = [dist.check_in_sync(optimizer, 1)]\n"
+        "with torch.no_grad():\n"
+        "    net.bias[0] += dist.rank * 1e-6\n"
+        "try:\n"
+        "    dist.check_in_sync(optimizer, 2)\n"
+        "except SegGalError as exc:\n"
+        "    lines.append(str(exc))\n"
+        "open(f'{sys.argv[1]}/rank{dist.rank}.txt', 'w').write('\\n'.join(lines))\n"
+        "dist.close()\n")
+    done = torchrun(str(script), str(tmp_path), port=29518, timeout=200)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    reports = [(tmp_path / f"rank{rank}.txt").read_text().splitlines() for rank in range(2)]
+    assert reports[0][0] == reports[1][0]  # same digest while the parameters are equal
+    for report in reports:  # every rank stops (none waits for the other)
+        assert len(report) == 2 and report[1].startswith("ranks diverged after epoch 2"), report
+
+
+RESUMABLE = [m for m in ("cellpose", "mask-rcnn") if availability(m).available]
+
+
+@pytest.mark.parametrize("method", RESUMABLE)
+def test_resumed_run_ends_bit_identical_to_an_uninterrupted_run(method, data, tmp_path):
+    """2 epochs straight vs 1 epoch, then --resume to 2: same weights, optimiser state, counters, history."""
+    import torch
+    from safetensors import safe_open
+
+    def run(out, epochs, *extra):
+        return train.train(train.parse_args(["--method", method, "--data", data, *SMOKE, "--epochs", str(epochs),
+                                             "--out", str(tmp_path / out), *extra]))
+
+    straight = run("straight", 2)
+    run("resumed", 1)
+    resumed = run("resumed", 2, "--resume")
+
+    def tensors(path):
+        with safe_open(str(path), framework="pt") as handle:
+            return handle.metadata(), {k: handle.get_tensor(k) for k in handle.keys()}
+
+    for name in ("model.safetensors", train.OPTIMIZER_FILE):
+        (meta_a, a), (meta_b, b) = tensors(straight.last / name), tensors(resumed.last / name)
+        assert a.keys() == b.keys() and len(a) > 0, name
+        assert [k for k in a if not torch.equal(a[k], b[k])] == [], name
+        if name == train.OPTIMIZER_FILE:  # class, hyper-parameters incl. the warmed-up learning rate
+            assert meta_a == meta_b
+    backend = json.loads((resumed.last / "backend.json").read_text())
+    assert backend == json.loads((straight.last / "backend.json").read_text()) and backend["epochs_done"] == 2
+    history = [json.loads((r.last / train.STATE_FILE).read_text())["history"] for r in (straight, resumed)]
+    assert history[0] == history[1] and [h["epoch"] for h in history[0]] == [1, 2]

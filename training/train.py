@@ -4,7 +4,7 @@
 
     python -m training.train --method cellpose --data synthetic --task nuclei-dual --train-set All \\
         --out runs/cellpose-nd [--epochs N] [--max-iters N] [--batch-size B] [--lr LR] [--device D] \\
-        [--resume] [--push ORG/NAME [--tag v1]]
+        [--arch JSON] [--resume] [--push ORG/NAME [--tag v1]]
 
 Defaults are the paper's settings of the method (:attr:`seggal.methods.Method.paper`: epochs — or
 iterations, converted to epochs as E = I·B/N — batch size, learning rate); ``--epochs`` and
@@ -14,23 +14,33 @@ Every epoch the model is scored on the validation split with :func:`seggal.metri
 holds the latest epoch (plus ``training_state.json``: epochs done, best score, history, seed, training
 seconds), ``<out>/best`` the best one by validation accuracy (the mean of mAP, AP50, AP75, AR50, AR75).
 Both are complete checkpoint folders (:mod:`seggal.hub`), written atomically, so a run killed at any
-moment restarts with ``--resume`` from the last finished epoch. Epoch ``e`` draws its randomness from
-seed ``seed + e`` (``FitSettings.seed`` and the global numpy / torch generators), so a resumed run
-replays exactly the epochs it missed. Where the backend keeps its optimiser (a ``torch.optim.Optimizer``
-as ``segmenter.optimizer``), its state is saved as ``training_state_optimizer.safetensors`` and restored.
+moment restarts with ``--resume`` from the last finished epoch. The untrained network is initialised
+from ``--seed``, and epoch ``e`` draws its randomness from seed ``seed + e`` (``FitSettings.seed`` and
+the global numpy / torch generators), so a resumed run replays exactly the epochs it missed. Before the first epoch the segmenter builds its training state
+(``Segmenter.prepare_training``: optimiser, schedules); where it keeps a ``torch.optim.Optimizer`` as
+``segmenter.optimizer``, that optimiser's state is saved as ``training_state_optimizer.safetensors``
+(tensors + JSON metadata, no pickle) and restored on ``--resume``; the backend's own epoch and step
+counters travel in its ``backend.json``. A run resumed after epoch ``e`` therefore ends with the same
+weights and optimiser state, bit for bit, as the run that was never stopped (on the CPU; CUDA kernels
+with atomic adds are not bit-reproducible).
 
-Data-parallel: ``torchrun --nproc_per_node N -m training.train …`` (``WORLD_SIZE`` > 1) initialises a
-process group (gloo on CPU, nccl on CUDA) for the torch backends; each rank trains on its shard of the
-training images (``samples[rank::world]``) and the ranks average their parameters after every epoch
-(synchronous model averaging, because the backends own their training loops; with one epoch of local
-steps between averages this is "local SGD", not per-step gradient all-reduce). Only rank 0 validates
-and writes checkpoints.
+Data-parallel: ``torchrun --nproc_per_node W -m training.train …`` (``WORLD_SIZE`` > 1) initialises a
+process group (gloo on CPU, nccl on CUDA with one GPU per rank, ``cuda:LOCAL_RANK``) for the torch
+backends, which train through a ``DistributedDataParallel`` wrapper
+(:func:`seggal.backends.base.data_parallel`): every optimiser step averages the gradients over the
+ranks (all-reduce), so the ranks take identical steps. ``--batch-size`` is the global batch B (the
+paper's): each rank takes ceil(B / W) images per step from its shard of the training images (every W-th
+image, padded by wrapping round as torch's ``DistributedSampler`` does, so all ranks take the same number
+of steps), and T_s (``standardised_hours``) uses B with the wall-clock hours. After every epoch the ranks
+compare a SHA-1 of their parameters (:func:`parameters_digest`) and stop with "ranks diverged" when they
+differ; the digest is recorded in the epoch's history entry. Only rank 0 validates and writes
+checkpoints.
 """
 
 from __future__ import annotations
 
 import argparse
-import inspect
+import hashlib
 import json
 import math
 import os
@@ -66,11 +76,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, help="batch size (default: the paper's)")
     p.add_argument("--lr", type=float, help="learning rate (default: the paper's, else the package's)")
     p.add_argument("--device", help="cpu, cuda, cuda:1 … (default: CUDA when available)")
+    p.add_argument("--arch", type=_json_object, help="architecture options of the untrained network as JSON, "
+                                                   "for backends that take them (StarDist: '{\"unet_n_filter_base\": 16}')")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue from <out>/last when it exists")
     p.add_argument("--push", metavar="REPO_ID", help="push best/ to this Hub repository when done")
     p.add_argument("--tag", help="with --push: tag the pushed commit (a release, e.g. v1)")
     return p.parse_args(argv)
+
+
+def _json_object(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("must be a JSON object, e.g. '{\"unet_n_filter_base\": 16}'")
+    return value
 
 
 def paper_schedule(method: Method, n_images: int) -> tuple[int, int, float | None, int | None]:
@@ -118,50 +140,77 @@ def _seed_everything(seed: int) -> None:
 
 
 class _Shard(Sequence):
-    """Every ``world``-th sample of ``samples`` from ``rank`` on, read lazily (a rank's share of the data)."""
+    """A rank's share of ``samples``, read lazily: every ``world``-th sample from ``rank`` on, the
+    sequence padded by wrapping round to a multiple of ``world`` (as torch's ``DistributedSampler``), so
+    every rank's shard has ceil(N / world) samples."""
 
     def __init__(self, samples: Sequence, rank: int, world: int) -> None:
-        self.samples, self.index = samples, range(rank, len(samples), world)
+        self.samples = samples
+        self.index = range(rank, math.ceil(len(samples) / world) * world, world)
 
     def __len__(self) -> int:
         return len(self.index)
 
     def __getitem__(self, i):
+        n = len(self.samples)
         if isinstance(i, slice):
-            return [self.samples[k] for k in self.index[i]]
-        return self.samples[self.index[i]]
+            return [self.samples[k % n] for k in self.index[i]]
+        return self.samples[self.index[i] % n]
+
+
+def parameters_digest(optimizer) -> str:
+    """SHA-1 (hex) of the values of every parameter ``optimizer`` trains, in its order (their bytes on
+    the CPU): equal digests on two ranks mean bit-identical parameters."""
+    import torch
+
+    digest = hashlib.sha1()
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            digest.update(param.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 class _Dist:
-    """The torchrun process group (or a single process)."""
+    """The torchrun process group (or a single process) and this rank's device."""
 
     def __init__(self, backend: str, device: str) -> None:
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
+        #: where this rank trains: ``cuda`` becomes ``cuda:LOCAL_RANK`` (one GPU per rank)
+        self.device = device
         if self.world > 1:
             if backend not in TORCH_BACKENDS:
                 raise SegGalError(f"backend {backend!r} is not a torch backend: run it without torchrun")
+            import torch
             import torch.distributed as dist
 
+            if device == "cuda":
+                self.device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+            if self.device.startswith("cuda"):
+                torch.cuda.set_device(self.device)
             if not dist.is_initialized():
-                dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+                dist.init_process_group("nccl" if self.device.startswith("cuda") else "gloo")
 
     @property
     def main(self) -> bool:
         return self.rank == 0
 
-    def average(self, segmenter) -> None:
-        """Average every torch parameter of ``segmenter`` over the ranks (no-op for one process)."""
-        if self.world == 1:
-            return
+    def check_in_sync(self, optimizer, epoch: int) -> str:
+        """:func:`parameters_digest` of ``optimizer``'s parameters, checked equal on every rank (all-gather
+        of the 20-byte digests); SegGalError "ranks diverged" naming each rank's digest otherwise."""
         import torch
         import torch.distributed as dist
 
-        for module in (v for v in vars(segmenter).values() if isinstance(v, torch.nn.Module)):
-            for tensor in module.state_dict().values():
-                if tensor.is_floating_point():
-                    dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
-                    tensor /= self.world
+        digest = parameters_digest(optimizer)
+        device = self.device if self.device.startswith("cuda") else "cpu"
+        local = torch.tensor(list(bytes.fromhex(digest)), dtype=torch.uint8, device=device)
+        gathered = [torch.empty_like(local) for _ in range(self.world)]
+        dist.all_gather(gathered, local)
+        digests = [bytes(t.cpu().tolist()).hex() for t in gathered]
+        if len(set(digests)) > 1:
+            raise SegGalError(f"ranks diverged after epoch {epoch}: their parameters differ (SHA-1 per rank: "
+                              f"{', '.join(f'{r}: {d[:12]}' for r, d in enumerate(digests))})")
+        return digest
 
     def barrier(self) -> None:
         if self.world > 1:
@@ -205,7 +254,8 @@ def optimizer_bytes(optimizer) -> bytes:
 
 
 def load_optimizer(optimizer, path: Path) -> None:
-    """Restore :func:`optimizer_bytes`' file into ``optimizer``."""
+    """Restore :func:`optimizer_bytes`' file into ``optimizer``; SegGalError when it holds another
+    optimiser class or parameter layout."""
     from safetensors import safe_open
 
     state: dict = {}
@@ -219,35 +269,18 @@ def load_optimizer(optimizer, path: Path) -> None:
         state.setdefault(int(index), {})[key] = value
     groups = [{k: tuple(v) if isinstance(v, list) and k != "params" else v for k, v in g.items()}
               for g in json.loads(meta["param_groups"])]  # JSON turned tuples (Adam's betas) into lists
-    optimizer.load_state_dict({"state": state, "param_groups": groups})
+    if meta["class"] != type(optimizer).__name__:
+        raise SegGalError(f"{path}: holds the state of a {meta['class']} optimiser, not {type(optimizer).__name__}")
+    try:
+        optimizer.load_state_dict({"state": state, "param_groups": groups})
+    except ValueError as exc:  # torch: group count or group sizes differ
+        raise SegGalError(f"{path}: optimiser state does not fit this network's parameters ({exc})") from None
 
 
 def restore_optimizer(segmenter, path: Path) -> bool:
-    """Give ``segmenter`` back the optimiser state saved in ``path``; True when it could.
-
-    A backend that creates its optimiser lazily (``segmenter.optimizer is None`` until the first
-    ``train_epoch``, as Cellpose's does) gets one rebuilt from the saved class and hyper-parameters over
-    the parameters of its network — the one torch module among its attributes with exactly the saved
-    number of parameters — which ``train_epoch`` then keeps using.
-    """
-    import torch
-    from safetensors import safe_open
-
+    """Load the optimiser state saved in ``path`` into ``segmenter.optimizer`` (built by
+    ``segmenter.prepare_training``); False when the segmenter keeps no torch optimiser."""
     optimizer = _optimizer(segmenter)
-    if optimizer is None and hasattr(segmenter, "optimizer"):
-        with safe_open(str(path), framework="pt") as handle:
-            meta = handle.metadata()
-        groups = json.loads(meta["param_groups"])
-        count = sum(len(g["params"]) for g in groups)
-        modules = [v for v in vars(segmenter).values()
-                   if isinstance(v, torch.nn.Module) and len(list(v.parameters())) == count]
-        cls = getattr(torch.optim, meta["class"], None)
-        if len(modules) != 1 or cls is None or len(groups) != 1:
-            return False
-        accepted = inspect.signature(cls).parameters
-        hyper = {k: v for k, v in groups[0].items() if k in accepted and k != "params"}
-        optimizer = cls(modules[0].parameters(), **hyper)
-        segmenter.optimizer = optimizer
     if optimizer is None:
         return False
     load_optimizer(optimizer, path)
@@ -275,13 +308,15 @@ class TrainResult:
 
 def train(args: argparse.Namespace) -> TrainResult:
     """Run the training described by ``args`` (see :func:`parse_args`)."""
+    import numpy as np
+
     from seggal.backends import build
-    from seggal.backends.base import FitSettings
+    from seggal.backends.base import FitSettings, mean_over_ranks
     from seggal.data.tasks import load_task
 
     method, task = get_method(args.method), get_task(args.task)
-    device = _pick_device(args.device)
-    dist = _Dist(method.backend, device)
+    dist = _Dist(method.backend, _pick_device(args.device))
+    device = dist.device
     out: Path = args.out
     last, best = out / "last", out / "best"
     hub.recover_dir(last)
@@ -298,19 +333,31 @@ def train(args: argparse.Namespace) -> TrainResult:
     epochs, batch, lr = args.epochs or epochs, args.batch_size or batch, args.lr if args.lr is not None else lr
     if args.epochs:
         iterations = None
+    rank_batch = math.ceil(batch / dist.world)  # --batch-size is global: each rank's share of a step
 
     if resuming:
         state = json.loads((last / STATE_FILE).read_text(encoding="utf-8"))
         segmenter = build(method.id, checkpoint=last, device=device)
-        if (last / OPTIMIZER_FILE).is_file() and not restore_optimizer(segmenter, last / OPTIMIZER_FILE):
-            print("warning: the backend's optimiser state could not be restored; it restarts", file=sys.stderr)
-        print(f"resuming {out} after epoch {state['epoch']} of {epochs}", flush=True)
     else:
         state = {"epoch": 0, "best_score": -1.0, "best_epoch": 0, "seed": args.seed, "train_seconds": 0.0,
                  "history": []}
-        segmenter = build(method.id, device=device)
+        _seed_everything(args.seed)  # the untrained network's initial weights
+        segmenter = build(method.id, device=device, arch=args.arch)
     if not segmenter.trainable:
         raise SegGalError(f"method {method.id}: its backend cannot be trained")
+
+    def settings(epoch: int) -> FitSettings:
+        return FitSettings(batch_size=rank_batch, learning_rate=lr, device=device, max_iters=args.max_iters,
+                           seed=state["seed"] + epoch)
+
+    segmenter.prepare_training(settings(state["epoch"] + 1))
+    if resuming:
+        if (last / OPTIMIZER_FILE).is_file() and not restore_optimizer(segmenter, last / OPTIMIZER_FILE):
+            print("warning: the backend's optimiser state could not be restored; it restarts", file=sys.stderr)
+        print(f"resuming {out} after epoch {state['epoch']} of {epochs}", flush=True)
+    if dist.world > 1 and _optimizer(segmenter) is None:
+        raise SegGalError(f"method {method.id}: its backend keeps no torch optimiser, so data-parallel training "
+                          "cannot check its ranks; run it without torchrun")
     shard = _Shard(train_view, dist.rank, dist.world)
 
     def meta(epoch: int) -> dict:
@@ -320,26 +367,28 @@ def train(args: argparse.Namespace) -> TrainResult:
             "validation": state["history"][epoch - 1]["validation"],
             "training": {
                 "epochs": epochs, "epochs_done": state["epoch"], "best_epoch": state["best_epoch"],
-                "iterations": iterations, "batch_size": batch, "learning_rate": lr,
+                "iterations": iterations, "batch_size": batch, "batch_size_per_rank": rank_batch, "learning_rate": lr,
                 "max_iters_per_epoch": args.max_iters, "n_train_images": len(train_view),
                 "n_val_images": len(val_view), "hours": hours,
                 "standardised_hours": _standardised(hours, batch, epochs, iterations, len(train_view)),
                 "device": device, "world_size": dist.world, "hardware": hardware(device), "seed": state["seed"],
+                "arch": args.arch,
             },
         }
 
     for epoch in range(state["epoch"] + 1, epochs + 1):
-        seed = state["seed"] + epoch
-        _seed_everything(seed)
-        settings = FitSettings(batch_size=batch, learning_rate=lr, device=device, max_iters=args.max_iters, seed=seed)
+        _seed_everything(state["seed"] + epoch)
         start = time.perf_counter()
-        loss = segmenter.train_epoch(shard, settings)
-        dist.average(segmenter)
+        loss = mean_over_ranks(np.array([segmenter.train_epoch(shard, settings(epoch))]))  # rank mean under DDP
         state["train_seconds"] += time.perf_counter() - start
+        entry = {"epoch": epoch, "loss": float(loss)}
+        if dist.world > 1:
+            digest = dist.check_in_sync(_optimizer(segmenter), epoch)
+            entry["ranks_in_sync"] = {"world_size": dist.world, "parameters_sha1": digest}
         if dist.main:
-            scores = validate(segmenter, val_view)
+            entry["validation"] = scores = validate(segmenter, val_view)
             state["epoch"] = epoch
-            state["history"].append({"epoch": epoch, "loss": float(loss), "validation": scores})
+            state["history"].append(entry)
             improved = scores["accuracy"] > state["best_score"]
             if improved:
                 state["best_score"], state["best_epoch"] = scores["accuracy"], epoch
@@ -350,8 +399,9 @@ def train(args: argparse.Namespace) -> TrainResult:
             if improved:
                 hub.write_checkpoint(best, segmenter, meta(epoch))
             hub.write_checkpoint(last, segmenter, meta(epoch), extra=extra)
+            synced = f"; parameters identical on {dist.world} ranks (sha1 {digest[:12]})" if dist.world > 1 else ""
             print(f"epoch {epoch}/{epochs} loss {loss:.4f} val accuracy {scores['accuracy']:.4f}"
-                  f"{' (best)' if improved else ''}", flush=True)
+                  f"{' (best)' if improved else ''}{synced}", flush=True)
         dist.barrier()
     dist.close()
     if dist.main and args.push:
@@ -375,7 +425,8 @@ def main(argv: list[str] | None = None) -> int:
     except SegGalError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"best checkpoint: {result.best}")
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"best checkpoint: {result.best}")
     return 0
 
 

@@ -31,13 +31,15 @@ TARGETS = ("nuclei", "whole_cell")
 
 
 def build(method: str | Method, checkpoint: str | Path | None = None, device: str | None = None,
-          target: str | None = None) -> Segmenter:
+          target: str | None = None, arch: dict | None = None) -> Segmenter:
     """A ready segmenter for ``method`` (registry id or name).
 
     ``checkpoint``: ``None`` (untrained / no weights needed), a checkpoint folder, a Hub reference
     ``org/name[@revision]`` or a backend's own pretrained name. ``device``: see
     :func:`seggal.backends.device.pick_device`. ``target`` (``nuclei`` / ``whole_cell``) tells backends
     that are not trained for one (the classical baseline) what to segment; trained networks know it.
+    ``arch``: architecture options of an untrained network, for backends whose ``build`` takes them
+    (StarDist: ``Config2D`` fields such as ``unet_n_filter_base``); a checkpoint carries its own.
     """
     method = get_method(method) if isinstance(method, str) else method
     status = availability(method)
@@ -46,7 +48,15 @@ def build(method: str | Method, checkpoint: str | Path | None = None, device: st
     if target is not None and target not in TARGETS:
         raise SegGalError(f"unknown target {target!r}; expected one of {', '.join(TARGETS)}")
     module = importlib.import_module(f"seggal.backends.{method.backend}")
-    kwargs = {"target": target} if target and "target" in inspect.signature(module.build).parameters else {}
+    accepted = inspect.signature(module.build).parameters
+    kwargs = {"target": target} if target and "target" in accepted else {}
+    if arch:
+        if "arch" not in accepted:
+            raise SegGalError(f"method {method.id}: its {method.backend} backend takes no architecture options")
+        if checkpoint is not None:
+            raise SegGalError(f"method {method.id}: architecture options apply to an untrained network, "
+                              "not to a checkpoint (it carries its own)")
+        kwargs["arch"] = arch
     return module.build(method, _resolve(checkpoint), device, **kwargs)
 
 
@@ -97,7 +107,8 @@ def offline_checkpoint(method: str | Method, task: str | None = None) -> str | N
     """What lets ``method`` segment offline here, or ``None``.
 
     ``""`` for a method that needs no weights (the baseline); else a complete local SegGal checkpoint
-    of the task's gallery slot (only when ``task`` is given: that needs :mod:`seggal.hub`), or the
+    of the task's gallery slot or the model shipped in the package for that method and task
+    (:func:`seggal.hub.embedded_default`; only when ``task`` is given: that needs :mod:`seggal.hub`), or the
     backend's pretrained weights already on disk (``pretrained_checkpoint(target)`` of the backend
     module, a cheap file check). Never touches the network.
     """
@@ -112,7 +123,7 @@ def offline_checkpoint(method: str | Method, task: str | None = None) -> str | N
         from seggal.tasks import get_task
 
         target = get_task(task).target
-        local = hub.find_local(hub.repo_name(method.id, task, "All"))
+        local = hub.find_local(hub.repo_name(method.id, task, "All")) or hub.embedded_default(method.id, task)
         if local is not None:
             return str(local)
     module = importlib.import_module(f"seggal.backends.{method.backend}")

@@ -3,7 +3,11 @@
 A segmenter takes an :class:`seggal.image.Image` ((H, W, C) float32 + channel spec) and returns a
 :class:`Prediction`: an (H, W) int32 label image (0 = background, instances 1..n) and one score per
 instance. It can be built from scratch or loaded from a checkpoint folder, and exposes what
-``training/`` needs: one epoch of training at a time and saving to a folder.
+``training/`` needs: one epoch of training at a time, its optimiser and saving to a folder.
+
+Data-parallel training (``torchrun``, see ``training/train.py``): the torch backends train through
+:func:`data_parallel`, which wraps their network for per-step gradient all-reduce when the process is one
+of several ranks, and pool per-dataset statistics over the ranks with :func:`mean_over_ranks`.
 """
 
 from __future__ import annotations
@@ -60,6 +64,51 @@ def read_backend_meta(folder: str | Path, backend: str, keys: Sequence[str] = ()
     return meta
 
 
+def world_size() -> int:
+    """The number of data-parallel ranks: torch.distributed's world size when a process group is
+    initialised (``training.train`` under ``torchrun``), else 1."""
+    import torch.distributed as dist
+
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def data_parallel(module, wrapper=None, **options):
+    """``module`` ready for per-step data-parallel training.
+
+    With several ranks (:func:`world_size` > 1) it is wrapped in ``wrapper`` (default
+    ``torch.nn.parallel.DistributedDataParallel``; MMDetection passes mmengine's
+    ``MMDistributedDataParallel``, whose ``train_step`` runs the forward through it) with ``options``:
+    every backward pass through the wrapper then averages the gradients over the ranks (all-reduce), so
+    identical optimiser steps keep the ranks' parameters identical. Building it broadcasts rank 0's
+    parameters and buffers — a collective, so every rank must build it — and on CUDA binds it to the
+    module's device (one GPU per rank, nccl); on the CPU the process group is gloo. With one process
+    ``module`` itself is returned. Build it once per network and reuse it.
+    """
+    if world_size() == 1:
+        return module
+    if wrapper is None:
+        from torch.nn.parallel import DistributedDataParallel as wrapper
+    device = next(module.parameters()).device
+    if device.type == "cuda":
+        options = {"device_ids": [device.index], **options}
+    return wrapper(module, **options)
+
+
+def mean_over_ranks(values: np.ndarray) -> float:
+    """The mean of ``values`` (1-D) pooled over every rank's ``values`` (an all-reduce of their sum and
+    count in float64); with one process ``float(values.mean())``."""
+    values = np.asarray(values, np.float64)
+    if world_size() == 1:
+        return float(values.mean())
+    import torch
+    import torch.distributed as dist
+
+    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else "cpu"
+    pooled = torch.tensor([values.sum(), values.size], dtype=torch.float64, device=device)
+    dist.all_reduce(pooled)
+    return float(pooled[0] / pooled[1])
+
+
 @dataclass
 class Prediction:
     """``labels`` (H, W) int32, 0 = background, 1..n; ``scores`` (n,) float32, score of label i + 1."""
@@ -78,7 +127,11 @@ class Sample:
 
 @dataclass(frozen=True)
 class FitSettings:
-    """Per-epoch training settings (defaults come from the method registry's paper settings)."""
+    """Per-epoch training settings (defaults come from the method registry's paper settings).
+
+    ``batch_size`` is this process's: under data-parallel training each of the W ranks takes
+    ``batch_size`` images per step (``training.train`` passes ceil(B / W) for a global batch B).
+    """
 
     batch_size: int = 8
     learning_rate: float | None = None
@@ -94,6 +147,9 @@ class Segmenter(abc.ABC):
     method_id: str = ""
     #: True when ``train_epoch`` is implemented
     trainable: bool = False
+    #: the ``torch.optim.Optimizer`` that ``train_epoch`` steps, once :meth:`prepare_training` has built
+    #: it (``training/`` saves and restores its state); ``None`` for backends that keep no torch optimiser
+    optimizer = None
 
     @abc.abstractmethod
     def predict(self, image: Image) -> Prediction:
@@ -106,6 +162,11 @@ class Segmenter(abc.ABC):
         :meth:`predict` on each image in turn.
         """
         return [self.predict(image) for image in images]
+
+    def prepare_training(self, settings: FitSettings) -> None:
+        """Build what training with ``settings`` keeps between epochs — the optimiser (:attr:`optimizer`),
+        learning-rate schedules, the :func:`data_parallel` wrapper — so that a resumed run can restore
+        their state before the first epoch. Idempotent: :meth:`train_epoch` calls it too. No-op by default."""
 
     def train_epoch(self, samples: Sequence[Sample], settings: FitSettings) -> float:
         """Train one epoch over ``samples``; return the mean training loss."""

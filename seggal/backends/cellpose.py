@@ -13,7 +13,9 @@ cell-diameter rescaling of ``train.train_seg``, and ``train._loss_fn_seg`` — i
 epoch would never learn). The optimiser is Cellpose 1.0's (the paper's version): SGD, momentum 0.9,
 weight decay 1e-5, learning rate 0.2 warmed up linearly over the first 10 epochs as ``train_seg`` does.
 The last-epochs decay of ``train_seg`` needs the total epoch count, which one epoch at a time does not
-know: it is left out.
+know: it is left out. Under data-parallel training (``torchrun``) the forward pass runs through
+:func:`seggal.backends.base.data_parallel` (gradients averaged over the ranks every step) and the
+training cells' mean diameter is pooled over the ranks' shards.
 
 Published weights download from Cellpose's site into its model folder (``CELLPOSE_LOCAL_MODELS_PATH``,
 default ``~/.cellpose/models``) on first use; offline, a missing file is a clear :class:`SegGalError`.
@@ -29,7 +31,8 @@ from typing import Sequence
 import numpy as np
 
 from seggal.backends import network_input
-from seggal.backends.base import WEIGHTS_FILE, FitSettings, Prediction, read_backend_meta, Sample, save_torch_weights, Segmenter, write_backend_meta
+from seggal.backends.base import (WEIGHTS_FILE, FitSettings, Prediction, read_backend_meta, Sample, save_torch_weights,
+                                 Segmenter, data_parallel, mean_over_ranks, write_backend_meta)
 from seggal.backends.device import autocast, pick_device
 from seggal.errors import SegGalError
 from seggal.image import Image
@@ -75,6 +78,7 @@ class CellposeSegmenter(Segmenter):
         #: created here so that a resumed run can restore its state before the first epoch
         self.optimizer = _optimizer(self.net)
         self.epochs_done = 0
+        self._train_net = None  # self.net, or its data-parallel wrapper (prepare_training)
         self._flows: dict[str, tuple[np.ndarray, float]] = {}  # label-image hash → (flows, diameter)
 
     def cellpose_input(self, image: Image) -> np.ndarray:
@@ -112,6 +116,11 @@ class CellposeSegmenter(Segmenter):
         image = np.moveaxis(self.cellpose_input(sample.image), -1, 0)
         return image, flows.astype(np.float32), diameter
 
+    def prepare_training(self, settings: FitSettings) -> None:
+        """Wrap the network for data-parallel training once (the optimiser exists from construction)."""
+        if self._train_net is None:
+            self._train_net = data_parallel(self.net)
+
     def train_epoch(self, samples: Sequence[Sample], settings: FitSettings) -> float:
         """One pass over ``samples`` in batches of ``settings.batch_size`` (at most ``max_iters`` steps) → mean loss."""
         import torch
@@ -120,11 +129,13 @@ class CellposeSegmenter(Segmenter):
 
         if not samples:
             raise SegGalError("cellpose: no training samples")
+        self.prepare_training(settings)
         data = [self._prepared(s) for s in samples]
         diameters = np.array([d for _, _, d in data])
         diam_mean = float(self.net.diam_mean.item())
-        self.net.diam_labels.data = torch.tensor([diameters.mean()], dtype=torch.float32, device=self.model.device)
-        self.model.diam_labels = float(diameters.mean())
+        diam_labels = mean_over_ranks(diameters)  # every rank's shard: the ranks keep identical parameters
+        self.net.diam_labels.data = torch.tensor([diam_labels], dtype=torch.float32, device=self.model.device)
+        self.model.diam_labels = diam_labels
         lr = settings.learning_rate or get_method(self.method_id).paper.learning_rate or 0.2
         lr *= min(1.0, (self.epochs_done + 1) / WARMUP_EPOCHS)
         for group in self.optimizer.param_groups:
@@ -142,7 +153,7 @@ class CellposeSegmenter(Segmenter):
                 imgi, lbl = transforms.random_rotate_and_resize(images, Y=flows, rescale=diameters[batch] / diam_mean,
                                                                 scale_range=0.5, xy=(self.patch, self.patch))[:2]
                 with autocast(self.device):
-                    y = self.net(torch.from_numpy(imgi).to(self.model.device))[0]
+                    y = self._train_net(torch.from_numpy(imgi).to(self.model.device))[0]
                     loss = _loss_fn_seg(lbl, y.float(), self.model.device)
                 self.optimizer.zero_grad()
                 loss.backward()

@@ -47,6 +47,15 @@ mmsegmentation's PR #2532 contains one for the same modules). RF-Next checkpoint
 searched dilation structure (the ``local_search_config_step*.json`` written during the search). Nothing
 of the paper's trained weights is published, so none of this is exercised here.
 
+Training state: the config's optimiser wrapper and its per-iteration parameter schedulers (warm-up) are
+built by :meth:`MMDetSegmenter.prepare_training`; the torch optimiser inside is
+:attr:`MMDetSegmenter.optimizer` (``training.train`` saves and restores its state). ``backend.json``
+keeps the epochs and optimiser steps done (and the mixed-precision loss scale on CUDA), so a resumed
+segmenter draws the same shuffles and fast-forwards its schedulers to where they were. Under
+data-parallel training (``torchrun``) the training step runs through mmengine's
+``MMDistributedDataParallel`` (gradients averaged over the ranks every step), and the learning rate the
+configs scale with the batch size (``auto_scale_lr``) sees the global batch, per-rank batch x ranks.
+
 Devices: the mmcv wheel built by ``scripts/install_mmdet.sh`` has CUDA ops only when nvcc was present
 at build time; :func:`build` uses CUDA (with mixed precision) only when both torch and mmcv have it.
 """
@@ -59,7 +68,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from seggal.backends.base import WEIGHTS_FILE, FitSettings, Prediction, read_backend_meta, Sample, save_torch_weights, Segmenter, write_backend_meta
+from seggal.backends.base import (WEIGHTS_FILE, FitSettings, Prediction, read_backend_meta, Sample, save_torch_weights,
+                                 Segmenter, data_parallel, world_size, write_backend_meta)
 from seggal.errors import SegGalError
 from seggal.image import Image, as_labels
 from seggal.methods import Method, get_method
@@ -282,7 +292,12 @@ class MMDetSegmenter(Segmenter):
         self._optim = None
         self._optim_key: tuple | None = None
         self._schedulers: list = []
-        self._epoch = 0
+        self._train_model = None  # self.model, or its data-parallel wrapper (prepare_training)
+        #: epochs and optimiser steps trained (saved, so that a resumed run continues their sequences)
+        self.epochs_done = 0
+        self.iterations_done = 0
+        #: the AMP loss scaler's state (GradScaler.state_dict) to restore when the optimiser is built
+        self.loss_scale: dict | None = None
 
     # -- RF-Next -------------------------------------------------------------------------------------
 
@@ -343,34 +358,55 @@ class MMDetSegmenter(Segmenter):
 
     # -- training ------------------------------------------------------------------------------------
 
-    def _learning_rate(self, settings: FitSettings, batch_size: int) -> float:
-        """The settings' rate, else the config's scaled linearly from its base batch (mmdet's auto_scale_lr)."""
+    def _learning_rate(self, settings: FitSettings) -> float:
+        """The settings' rate, else the config's scaled linearly from its base batch to the global batch
+        (``settings.batch_size`` x ranks; mmdet's auto_scale_lr)."""
         if settings.learning_rate is not None:
             return float(settings.learning_rate)
         base = (self.config.get("auto_scale_lr") or {}).get("base_batch_size", 16)
-        return float(self.config.optim_wrapper.optimizer.lr) * batch_size / base
+        return float(self.config.optim_wrapper.optimizer.lr) * settings.batch_size * world_size() / base
 
-    def _optimiser(self, lr: float):
-        """The config's optimiser wrapper (paramwise settings, gradient clipping) and its per-iteration
-        schedulers (warm-up), built once per learning rate."""
+    @property
+    def optimizer(self):
+        """The ``torch.optim.Optimizer`` inside the optimiser wrapper (``None`` before :meth:`prepare_training`)."""
+        return None if self._optim is None else self._optim.optimizer
+
+    def prepare_training(self, settings: FitSettings) -> None:
+        """Build the config's optimiser wrapper (paramwise settings, gradient clipping; AMP on CUDA) and
+        its per-iteration schedulers (warm-up) for the settings' learning rate — once per rate — with the
+        schedulers fast-forwarded over the :attr:`iterations_done` steps already trained and the saved
+        loss scale restored; and the data-parallel wrapper of the model, once."""
+        import warnings
+
+        from mmengine.model import MMDistributedDataParallel
         from mmengine.optim import build_optim_wrapper
         from mmengine.registry import PARAM_SCHEDULERS
 
+        if self._train_model is None:
+            self._train_model = data_parallel(self.model, MMDistributedDataParallel,
+                                              find_unused_parameters=self.config.get("find_unused_parameters", False))
         amp = self.device.startswith("cuda")
-        key = (lr, amp)
-        if self._optim_key != key:
-            cfg = copy.deepcopy(self.config.optim_wrapper.to_dict())
-            cfg["type"] = "AmpOptimWrapper" if amp else "OptimWrapper"
-            if not amp:
-                cfg.pop("loss_scale", None)
-            cfg["optimizer"]["lr"] = lr
-            self._optim = build_optim_wrapper(self.model, cfg)
-            schedulers = self.config.get("param_scheduler") or []
-            schedulers = schedulers if isinstance(schedulers, list) else [schedulers]
-            self._schedulers = [PARAM_SCHEDULERS.build(dict(s, optimizer=self._optim))
-                                for s in schedulers if self.iteration_schedules and not s.get("by_epoch", True)]
-            self._optim_key = key
-        return self._optim
+        key = (self._learning_rate(settings), amp)
+        if self._optim_key == key:
+            return
+        cfg = copy.deepcopy(self.config.optim_wrapper.to_dict())
+        cfg["type"] = "AmpOptimWrapper" if amp else "OptimWrapper"
+        if not amp:
+            cfg.pop("loss_scale", None)
+        cfg["optimizer"]["lr"] = key[0]
+        self._optim = build_optim_wrapper(self.model, cfg)
+        if amp and self.loss_scale:
+            self._optim.loss_scaler.load_state_dict(self.loss_scale)
+        schedulers = self.config.get("param_scheduler") or []
+        schedulers = schedulers if isinstance(schedulers, list) else [schedulers]
+        self._schedulers = [PARAM_SCHEDULERS.build(dict(s, optimizer=self._optim))
+                            for s in schedulers if self.iteration_schedules and not s.get("by_epoch", True)]
+        with warnings.catch_warnings():  # mmengine warns of scheduler steps without optimiser steps: intended
+            warnings.simplefilter("ignore", UserWarning)
+            for _ in range(self.iterations_done):
+                for scheduler in self._schedulers:
+                    scheduler.step()
+        self._optim_key = key
 
     def _batch(self, samples: Sequence[Sample], flips: np.ndarray) -> dict:
         inputs, data_samples = [], []
@@ -394,10 +430,10 @@ class MMDetSegmenter(Segmenter):
 
         if not samples:
             raise SegGalError("MMDetection training: no training samples")
+        self.prepare_training(settings)
         batch_size = max(1, min(settings.batch_size, len(samples)))
-        optim = self._optimiser(self._learning_rate(settings, batch_size))
-        rng = np.random.default_rng([settings.seed, self._epoch])
-        torch.manual_seed(settings.seed * 100_003 + self._epoch)
+        rng = np.random.default_rng([settings.seed, self.epochs_done])
+        torch.manual_seed(settings.seed * 100_003 + self.epochs_done)
         order = rng.permutation(len(samples))
         flips = rng.random(len(samples)) < 0.5
         starts = range(0, len(order), batch_size)
@@ -408,14 +444,15 @@ class MMDetSegmenter(Segmenter):
         for start in starts:
             index = order[start : start + batch_size]
             data = self._batch([samples[i] for i in index], flips[index])
-            log = self.model.train_step(data, optim)
+            log = self._train_model.train_step(data, self._optim)
+            self.iterations_done += 1
             for scheduler in self._schedulers:
                 scheduler.step()
             loss = float(torch.as_tensor(log["loss"]).detach())
             if not np.isfinite(loss):
                 raise SegGalError(f"{self.method_id}: training loss became {loss}; lower the learning rate")
             losses.append(loss)
-        self._epoch += 1
+        self.epochs_done += 1
         if self.rf_hook is not None:
             import tempfile
 
@@ -426,13 +463,17 @@ class MMDetSegmenter(Segmenter):
     # -- checkpoints ---------------------------------------------------------------------------------
 
     def save(self, folder: str | Path) -> None:
-        """Write ``model.safetensors`` (the state dict) and ``backend.json`` (what rebuilds the network)."""
+        """Write ``model.safetensors`` (the state dict) and ``backend.json`` (what rebuilds the network,
+        and the training progress: epochs and optimiser steps done, AMP loss scale)."""
         import mmdet
 
         folder = save_torch_weights(folder, self.model)
+        if self._optim is not None and hasattr(self._optim, "loss_scaler"):
+            self.loss_scale = self._optim.loss_scaler.state_dict()
         meta = {"backend": "mmdet", "method": self.method_id, "config": self.config_name,
                 "in_channels": self.in_channels, "mmdet_version": mmdet.__version__,
-                "rfsearch": self._rf_state()}
+                "rfsearch": self._rf_state(), "epochs_done": self.epochs_done,
+                "iterations_done": self.iterations_done, "loss_scale": self.loss_scale}
         write_backend_meta(folder, meta)
 
 
@@ -466,4 +507,7 @@ def build(method: Method | str, checkpoint: str | Path | None = None, device: st
     if result.missing_keys or result.unexpected_keys:
         raise SegGalError(f"MMDetection checkpoint {weights} does not fit {method.id}: missing "
                           f"{result.missing_keys[:5]}, unexpected {result.unexpected_keys[:5]}")
+    segmenter.epochs_done = int(meta.get("epochs_done", 0))
+    segmenter.iterations_done = int(meta.get("iterations_done", 0))
+    segmenter.loss_scale = meta.get("loss_scale")
     return segmenter

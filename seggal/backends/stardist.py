@@ -14,6 +14,7 @@ StarDist runs on the CPU even where torch sees a GPU.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import io
 import json
 import os
@@ -93,6 +94,19 @@ class StarDistSegmenter(Segmenter):
         self.epochs_done += 1
         return float(np.mean(history.history["loss"]))
 
+    def calibrate(self, samples: Sequence[Sample]) -> dict[str, float]:
+        """Tune the probability and NMS thresholds on (validation) ``samples`` with StarDist's own
+        ``optimize_thresholds``, as StarDist's training recipe does after training → {"prob", "nms"}.
+        Saved with the model (``backend.json``)."""
+        if not samples:
+            raise SegGalError("stardist: no samples to calibrate the thresholds on")
+        X = [network_input(s.image) for s in samples]
+        Y = [np.asarray(s.labels, np.int32) for s in samples]
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            found = self.model.optimize_thresholds(X, Y, predict_kwargs={"verbose": False, "show_tile_progress": False},
+                                                   optimize_kwargs={"tol": 1e-2}, save_to_json=False)
+        return {k: float(v) for k, v in found.items()}
+
     def save(self, folder: str | Path) -> None:
         from safetensors.numpy import save_file
 
@@ -127,13 +141,25 @@ def _model(config_kwargs: dict, thresholds: dict | None = None):
 
 def from_scratch(method_id: str = "stardist", **config) -> StarDistSegmenter:
     """An untrained StarDist; ``config`` overrides :data:`DEFAULT_CONFIG` (e.g. a small ``n_rays``, ``unet_n_depth``)."""
-    return StarDistSegmenter(_model(DEFAULT_CONFIG | config), method_id)
+    from stardist.models import Config2D
+
+    fields = set(inspect.signature(Config2D).parameters) | set(vars(Config2D()))
+    unknown = sorted(set(config) - fields)
+    if unknown:
+        raise SegGalError(f"stardist: unknown architecture option(s) {', '.join(unknown)} (Config2D fields: "
+                          "n_rays, grid, unet_n_depth, unet_n_filter_base, …)")
+    try:
+        return StarDistSegmenter(_model(DEFAULT_CONFIG | config), method_id)
+    except (ValueError, TypeError, AssertionError) as exc:
+        raise SegGalError(f"stardist: invalid architecture options {config}: {exc}") from None
 
 
-def build(method: Method, checkpoint: Path | str | None, device: str | None) -> StarDistSegmenter:
-    """Untrained (``None``) or a SegGal checkpoint folder. ``device``: TensorFlow's CPU build decides."""
+def build(method: Method, checkpoint: Path | str | None, device: str | None,
+          arch: dict | None = None) -> StarDistSegmenter:
+    """Untrained (``None``; ``arch`` overrides :data:`DEFAULT_CONFIG`) or a SegGal checkpoint folder.
+    ``device``: TensorFlow's CPU build decides."""
     if checkpoint is None:
-        return from_scratch(method.id)
+        return from_scratch(method.id, **(arch or {}))
     folder = Path(checkpoint)
     meta = read_backend_meta(folder, "stardist", keys=("config",))
     meta_path, weights_path = folder / BACKEND_FILE, folder / WEIGHTS_FILE

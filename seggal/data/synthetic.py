@@ -5,6 +5,8 @@ Used by the tests, the demo and training smoke runs; anything drawn from here is
 * :func:`synthetic_tissue` — a fluorescence field: touching cells (whole-cell labels), one nucleus
   inside each cell (nuclear labels, same id as its cell), a nuclear and a membrane channel.
 * :func:`synthetic_livecell` — a phase-contrast field: cells with a bright halo and dark interior.
+* :func:`synthetic_nuclei` — a nuclei-only fluorescence field at a random magnification (what the
+  embedded default model trains on).
 * :func:`write_tissuenet_npz` / :func:`write_livecell` — files in the real datasets' layouts, which the
   readers in :mod:`seggal.data.tissuenet` and :mod:`seggal.data.livecell` read back.
 
@@ -125,16 +127,22 @@ def _layout(shape: tuple[int, int], m: _Morphology, rng: np.random.Generator) ->
     return cells, depth
 
 
+def _kept(nuclei: np.ndarray, n: int, min_pixels: int = 6) -> np.ndarray:
+    """(n + 1,) int32 map from the ids 0..n of ``nuclei`` to 1..k for the nuclei of at least
+    ``min_pixels`` pixels, 0 for the rest (and the background)."""
+    keep = np.bincount(nuclei.ravel(), minlength=n + 1) >= min_pixels
+    keep[0] = False
+    mapping = np.zeros(n + 1, np.int32)
+    mapping[keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
+    return mapping
+
+
 def _nucleated(cells: np.ndarray, depth: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Nuclei inside cells; drops cells without one and relabels both 1..n with matching ids."""
     n = int(cells.max())
     ratio = rng.uniform(0.4, 0.6, n + 1)
     nuclei = np.where((cells > 0) & (depth < ratio[cells]), cells, 0)
-    sizes = np.bincount(nuclei.ravel(), minlength=n + 1)
-    keep = sizes >= 6
-    keep[0] = False
-    mapping = np.zeros(n + 1, np.int32)
-    mapping[keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
+    mapping = _kept(nuclei, n)
     return mapping[nuclei], mapping[cells]
 
 
@@ -198,6 +206,53 @@ def synthetic_livecell(
     background = 0.5 + 0.04 * _smooth_field(shape, max(shape) / 3, rng)
     signal = background + 0.35 * halo - 0.12 * gaussian_filter(interior.astype(np.float32), 0.8)
     return _noisy(signal, rng, 400.0)[:, :, None], cells
+
+
+#: Range of nucleus radii (px) of :func:`synthetic_nuclei`, drawn log-uniformly per image: microscope
+#: magnifications from TissueNet's (radius ~3-5 px) to the 2018 Data Science Bowl's larger nuclei (~10-16 px).
+NUCLEUS_RADIUS_RANGE = (3.0, 16.0)
+
+
+def synthetic_nuclei(
+    shape: Sequence[int] = (256, 256), seed: int = 0, radius: float | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """A fluorescence nuclei field (a DNA stain alone) at a random magnification.
+
+    Per image: nucleus radius ``radius`` or log-uniform in :data:`NUCLEUS_RADIUS_RANGE`, elongation
+    1-1.8, packing from sparse to crowded, per-nucleus brightness, chromatin texture, optical blur,
+    an uneven background from black to a third of a nucleus' brightness, Poisson noise at a random
+    gain and read noise; some neighbours touch. Returns ``pixels`` (H, W, 1) float32 (raw intensities,
+    nuclei ~1) and ``nuclei`` (H, W) int32 (0 = background, 1..n).
+    """
+    from scipy.ndimage import gaussian_filter
+
+    shape = _check_shape(shape)
+    rng = _rng(seed, "nuclei")
+    lo, hi = NUCLEUS_RADIUS_RANGE
+    r = float(radius) if radius is not None else float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+    if not r > 0:
+        raise SegGalError(f"synthetic nuclei: radius must be > 0, got {radius}")
+    # _layout's cells reach 1.2 radii; a nucleus fills a fraction of that, so that some touch.
+    m = _Morphology(r / 0.9, rng.uniform(1.0, 1.8), rng.uniform(0.3, 0.95))
+    cells, depth = _layout(shape, m, rng)
+    n = int(cells.max())
+    ratio = rng.uniform(0.7, 1.15, n + 1)
+    nuclei = np.where((cells > 0) & (depth < ratio[cells]), cells, 0)
+    mapping = _kept(nuclei, n)
+    nuclei = mapping[nuclei]
+    brightness = rng.lognormal(0.0, 0.45, int(nuclei.max()) + 1).astype(np.float32)
+    brightness[0] = 0.0
+    texture = 1.0 + rng.uniform(0.1, 0.4) * _smooth_field(shape, max(1.0, r / 5), rng)
+    edge = 1.0 - rng.uniform(0.0, 0.5) * (depth / ratio[cells]).clip(0, 1)  # dimmer rims, or flat nuclei
+    signal = brightness[nuclei] * texture * edge
+    illumination = 1.0 + 0.2 * _smooth_field(shape, max(shape) / 4, rng)
+    signal = gaussian_filter(signal.astype(np.float32), rng.uniform(0.5, 0.5 + r / 8)) * illumination
+    # Background from black to a third of a nucleus' brightness (out-of-focus light, autofluorescence),
+    # uneven across the field, then shot noise at a random gain and read noise of a random level.
+    background = rng.uniform(0.02, 0.4) * (1.0 + 0.3 * _smooth_field(shape, max(shape) / 6, rng)).clip(0.2, None)
+    photons = _noisy(signal + background, rng, float(rng.uniform(20.0, 400.0)))
+    read = rng.normal(0.0, rng.uniform(0.0, 0.06), shape).astype(np.float32)
+    return np.clip(photons + read, 0, None)[:, :, None], nuclei
 
 
 def _cycle(names: Sequence[str], n: int, what: str) -> list[str]:

@@ -8,6 +8,8 @@ image), with ``tissues`` parallel to it. Images are read one at a time when inde
 ``source`` is one of
 
 * ``"synthetic"``: a small generated set (:mod:`seggal.data.synthetic`), deterministic per split;
+* ``"synthetic-nuclei"``: generated nuclei-only fluorescence fields at random magnifications
+  (:func:`seggal.data.synthetic.synthetic_nuclei`), for the ``nuclei-nuclear`` task only;
 * a TissueNet ``.npz`` or a LIVECell ``.json`` file (used whatever ``split`` says);
 * a folder holding the split's file: ``*{split}*.npz`` for TissueNet (``tissuenet_v1.1_test.npz``),
   ``livecell_coco_{split}.json`` for LIVECell.
@@ -33,6 +35,10 @@ SPLITS = ("train", "val", "test")
 SYNTHETIC_PER_GROUP = {"train": 2, "val": 1, "test": 1}
 SYNTHETIC_SHAPE = (256, 256)
 _SPLIT_SEED = {"train": 0, "val": 10_000, "test": 20_000}
+#: Images in each split of the "synthetic-nuclei" source (one tissue label: SYNTHETIC_NUCLEI).
+SYNTHETIC_NUCLEI_IMAGES = {"train": 192, "val": 12, "test": 12}
+SYNTHETIC_NUCLEI = "synthetic nuclei"
+SYNTHETIC_SOURCES = ("synthetic", "synthetic-nuclei")
 
 
 @dataclass(frozen=True)
@@ -131,6 +137,24 @@ def _synthetic(task: Task, split: str) -> TaskView:
     return TaskView(task, split, "synthetic", tissues, names, [SYNTHETIC_SHAPE] * len(tissues), load, synthetic=True)
 
 
+def _synthetic_nuclei(task: Task, split: str) -> TaskView:
+    from seggal.data.synthetic import synthetic_nuclei
+
+    if task.id != get_task("nuclei-nuclear").id:
+        raise SegGalError(f"source 'synthetic-nuclei' holds a nuclear channel and nuclei only: it serves task "
+                          f"nuclei-nuclear, not {task.id}")
+    seeds = [_SPLIT_SEED[split] + i for i in range(SYNTHETIC_NUCLEI_IMAGES[split])]
+    names = [f"synthetic-nuclei-{split}-{s}" for s in seeds]
+
+    @lru_cache(maxsize=None)
+    def load(i: int) -> Sample:
+        pixels, nuclei = synthetic_nuclei(SYNTHETIC_SHAPE, seeds[i])
+        return Sample(Image(pixels, ChannelSpec.for_input("nuclear"), names[i]), nuclei)
+
+    return TaskView(task, split, "synthetic-nuclei", [SYNTHETIC_NUCLEI] * len(seeds), names,
+                    [SYNTHETIC_SHAPE] * len(seeds), load, synthetic=True)
+
+
 def _split_pattern(dataset: str, split: str) -> str:
     return f"*{split}*.npz" if dataset == "TissueNet" else f"*livecell_coco_{split}*.json"
 
@@ -161,11 +185,13 @@ def load_task(
         raise SegGalError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
     if str(source) == "synthetic":
         return _synthetic(task, split).subset(training_set)
+    if str(source) == "synthetic-nuclei":
+        return _synthetic_nuclei(task, split).subset(training_set)
     path = Path(source)
     if path.is_dir():
         path = find_split_file(path, task.dataset, split)
     if not path.exists():
-        raise SegGalError(f"{path}: not found (give a dataset file, a folder, or 'synthetic')")
+        raise SegGalError(f"{path}: not found (give a dataset file, a folder, 'synthetic' or 'synthetic-nuclei')")
     expected = ".npz" if task.dataset == "TissueNet" else ".json"
     if path.suffix.lower() != expected:
         raise SegGalError(f"{path}: task {task.id} needs a {task.dataset} {expected} file, got {path.suffix or 'no suffix'}")
@@ -199,13 +225,13 @@ def split_counts(source: str | Path, task: str | Task, images: str | Path | None
     A single file counts as the one split it is (reported under ``"file"``).
     """
     task = task if isinstance(task, Task) else get_task(task)
-    if str(source) == "synthetic":
+    if str(source) in SYNTHETIC_SOURCES:
         return {split: load_task(source, task, split).counts() for split in SPLITS}
     folder = Path(source)
     if folder.is_file():
         return {"file": load_task(folder, task, images=images).counts()}
     if not folder.is_dir():
-        raise SegGalError(f"{folder}: not found (give a dataset file, a folder, or 'synthetic')")
+        raise SegGalError(f"{folder}: not found (give a dataset file, a folder, 'synthetic' or 'synthetic-nuclei')")
     out = {}
     for split in SPLITS:
         if any(folder.rglob(_split_pattern(task.dataset, split))):
