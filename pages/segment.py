@@ -18,6 +18,7 @@ from seggal.backends.device import pick_device
 from seggal.errors import SegGalError
 from seggal.examples import EXAMPLES, load_example
 from seggal.export import label_tiff
+from seggal.hub import EMBEDDED_DEFAULT
 from seggal.metrics import error_map, evaluate
 from seggal.methods import METHODS, availability, get_method
 from seggal.morphology import cell_table
@@ -62,7 +63,8 @@ def _checkpoints(method: str, task: str) -> dict[str, str]:
     found = {}
     ready = offline_checkpoint(method, task)
     if ready is not None:
-        found[ready] = "none needed" if ready == "" else f"{ready} (on disk)"
+        found[ready] = ("none needed" if ready == "" else "SegGal's shipped default (trained on synthetic nuclei; "
+                        "seggal/models/default/README.md)" if ready == str(EMBEDDED_DEFAULT) else f"{ready} (on disk)")
     for slot_method, slot_task, reference, text in _gallery_checkpoints():
         if (slot_method, slot_task) == (method, task):
             found.setdefault(reference, text)

@@ -83,3 +83,18 @@ def test_calibrated_thresholds_are_used_and_saved(trained, samples, tmp_path):
     assert restored.model.thresholds.nms == pytest.approx(found["nms"])
     with pytest.raises(SegGalError, match="no samples"):
         segmenter.calibrate([])
+
+
+def test_torch_backends_run_after_stardist_in_one_process():
+    """StarDist first, then a torch optimiser (which loads Triton): once a segmentation fault."""
+    import subprocess
+    import sys
+
+    code = ("from seggal.backends import build\n"
+            "build('stardist', arch={'unet_n_filter_base': 8, 'unet_n_depth': 2})\n"
+            "import torch.optim\n"
+            "from torch.utils._triton import has_triton_package\n"
+            "has_triton_package()\n"
+            "print('both loaded')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "both loaded" in done.stdout, done.stderr[-2000:]

@@ -40,12 +40,16 @@ def test_segment_one_file_to_a_tif_with_the_default_method(tmp_path, capsys):
     assert f"method {default_method('tissuenet-nuclei-nuclear')}" in capsys.readouterr().out
 
 
-def test_segment_errors_are_clear(tmp_path, capsys):
+def test_segment_errors_are_clear(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("CELLPOSE_LOCAL_MODELS_PATH", str(tmp_path / "no-weights"))
     _write(tmp_path, "img.tif", (64, 64), 3)
     assert main(["segment", str(tmp_path / "missing"), "--out", str(tmp_path / "o")]) == 2
     assert "no such file or folder" in capsys.readouterr().err
-    assert main(["segment", str(tmp_path / "img.tif"), "--method", "stardist", "--out", str(tmp_path / "o")]) == 2
-    assert "method stardist has no weights here: pass --checkpoint" in capsys.readouterr().err
+    assert main(["segment", str(tmp_path / "img.tif"), "--method", "cellpose", "--out", str(tmp_path / "o")]) == 2
+    assert "Cellpose's published 'nuclei' weights are not in" in capsys.readouterr().err  # offline: says how to get them
+    monkeypatch.delenv("SEGGAL_SAM_CHECKPOINT", raising=False)
+    assert main(["segment", str(tmp_path / "img.tif"), "--method", "sam", "--out", str(tmp_path / "o")]) == 2
+    assert "method sam has no weights here: pass --checkpoint" in capsys.readouterr().err
     assert main(["segment", str(tmp_path / "img.tif"), "--nuclear-channel", "2", "--out", str(tmp_path / "o")]) == 2
     assert "nuclear channel 2 does not exist" in capsys.readouterr().err
     assert main(["segment", str(tmp_path), "--out", str(tmp_path / "x.tif")]) == 2
@@ -82,3 +86,11 @@ def test_a_checkpoint_folder_names_its_method(tmp_path, capsys):
     assert main(["segment", str(tmp_path / "img.tif"), "--checkpoint", str(folder), "--out", str(tmp_path / "o")]) == 0
     assert f"method baseline ({folder})" in capsys.readouterr().out
     assert (tmp_path / "o" / "img_labels.tif").is_file()
+
+
+def test_stardist_segments_nuclei_with_the_shipped_model_without_a_checkpoint(tmp_path, capsys):
+    _write(tmp_path, "img.tif", (96, 96), 4)
+    assert main(["segment", str(tmp_path / "img.tif"), "--method", "stardist", "--nuclear-channel", "0",
+                 "--out", str(tmp_path / "o")]) == 0
+    labels = read_labels(next((tmp_path / "o").glob("*.tif")))
+    assert labels.shape == (96, 96) and labels.max() > 3  # synthetic Breast nuclei found

@@ -34,3 +34,31 @@ def test_tiny_run_reports_both_scores_on_the_real_image_and_ships_nothing(tmp_pa
         assert 0.0 <= report[who]["accuracy"] <= 1.0
     assert report["baseline"]["accuracy"] > 0.3  # the classical baseline really segments the DSB nuclei
     assert report["shipped"] is False and not shipped.exists()  # 0.01 MB: nothing this size can ship
+
+
+def test_the_shipped_model_beats_the_baseline_on_the_real_nuclei_and_is_the_default(tmp_path, monkeypatch):
+    """The model in seggal/models/default, scored again here: the comparison it shipped with holds."""
+    from seggal.backends import build, default_method, offline_checkpoint
+
+    monkeypatch.setenv("CELLPOSE_LOCAL_MODELS_PATH", str(tmp_path))  # no published weights, no local checkpoints
+    monkeypatch.setenv("SEGGAL_CHECKPOINTS", str(tmp_path))
+    monkeypatch.delenv("SEGGAL_SAM_CHECKPOINT", raising=False)
+
+    folder = hub.embedded_default()
+    assert folder is not None, "seggal/models/default is missing or incomplete"
+    shipped = json.loads((folder / "comparison.json").read_text())
+    assert shipped["shipped"] and default_model.folder_mb(folder) <= shipped["max_mb"]
+    model, config = hub.load_checkpoint(folder)
+    assert config["method"] == "stardist" and config["task"] == "tissuenet-nuclei-nuclear"
+    assert "synthetic" in config["data"] and "synthetic" in (folder / "README.md").read_text()
+    ours = default_model.score_on_real_nuclei(model)
+    baseline = default_model.score_on_real_nuclei(build("baseline", target="nuclei"))
+    # the report it shipped with holds (TensorFlow's float results may differ in the last bits on another CPU)
+    assert ours["accuracy"] == pytest.approx(shipped["model"]["accuracy"], abs=0.01)
+    assert baseline["accuracy"] == pytest.approx(shipped["baseline"]["accuracy"], abs=1e-6)
+    assert ours["accuracy"] > baseline["accuracy"]
+    assert hub.embedded_default("stardist", "tissuenet-nuclei-nuclear") == folder
+    assert hub.embedded_default("cellpose") is None and hub.embedded_default(task="tissuenet-nuclei-dual") is None
+    assert offline_checkpoint("stardist", "tissuenet-nuclei-nuclear") == str(folder)
+    assert default_method("tissuenet-nuclei-nuclear") == "stardist"
+    assert default_method("tissuenet-wholecell-dual") != "stardist"  # trained for nuclei from a nuclear stain only

@@ -220,12 +220,20 @@ def test_selecting_a_row_of_the_cell_table_highlights_that_cell(example):
     assert any(f"cell {label} in magenta" in c for image in at.image for c in image.captions)
 
 
-def test_real_example_names_its_licence_and_is_segmented_and_scored():
+def test_real_example_names_its_licence_and_is_segmented_and_scored(tmp_path, monkeypatch):
+    monkeypatch.setenv("CELLPOSE_LOCAL_MODELS_PATH", str(tmp_path))  # no published weights: the shipped model leads
+    monkeypatch.setenv("SEGGAL_CHECKPOINTS", str(tmp_path))
     at = open_page()
     at.selectbox(key="seg_example").set_value("dsb2018-nuclei").run()
     at.button(key="seg_example_button").click().run()
     assert not at.exception and not at.error
     assert "CC0" in texts(at) and "stardist" in texts(at)
     assert at.selectbox(key="seg_task").value == "tissuenet-nuclei-nuclear"
+    # the default is the model shipped in seggal/models/default (StarDist), which beats the baseline here
+    assert at.selectbox(key="seg_method").value == "stardist"
+    from seggal.hub import EMBEDDED_DEFAULT
+
+    assert at.selectbox(key="seg_checkpoint").value == str(EMBEDDED_DEFAULT)
+    assert any("shipped default" in option for option in at.selectbox(key="seg_checkpoint").options)
     assert int(metric(at, "Cells found")) > 50  # 125 annotated nuclei
     assert float(metric(at, "AP50")) > 0.3

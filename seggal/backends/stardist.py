@@ -34,6 +34,17 @@ DEFAULT_CONFIG = {"n_rays": 32, "grid": (2, 2), "n_channel_in": 2, "train_tensor
 
 
 def _quiet_tensorflow() -> None:
+    """Prepare the process for TensorFlow: quiet logs, and Triton loaded first.
+
+    TensorFlow and Triton (torch's compiler, which torch imports on first use of ``torch.optim``) each
+    bundle LLVM; loading Triton *after* TensorFlow crashes the process (segmentation fault, seen with
+    tensorflow-cpu 2.21 and triton from torch 2.14), the other order works. So Triton, when installed,
+    is loaded before TensorFlow, and a page may run StarDist and then Cellpose in one server process.
+    """
+    try:
+        import triton  # noqa: F401
+    except ImportError:
+        pass
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import logging
 
@@ -141,6 +152,7 @@ def _model(config_kwargs: dict, thresholds: dict | None = None):
 
 def from_scratch(method_id: str = "stardist", **config) -> StarDistSegmenter:
     """An untrained StarDist; ``config`` overrides :data:`DEFAULT_CONFIG` (e.g. a small ``n_rays``, ``unet_n_depth``)."""
+    _quiet_tensorflow()
     from stardist.models import Config2D
 
     fields = set(inspect.signature(Config2D).parameters) | set(vars(Config2D()))
