@@ -38,7 +38,6 @@ _SPLIT_SEED = {"train": 0, "val": 10_000, "test": 20_000}
 #: Images in each split of the "synthetic-nuclei" source (one tissue label: SYNTHETIC_NUCLEI).
 SYNTHETIC_NUCLEI_IMAGES = {"train": 192, "val": 12, "test": 12}
 SYNTHETIC_NUCLEI = "synthetic nuclei"
-SYNTHETIC_SOURCES = ("synthetic", "synthetic-nuclei")
 
 
 @dataclass(frozen=True)
@@ -155,6 +154,11 @@ def _synthetic_nuclei(task: Task, split: str) -> TaskView:
                     [SYNTHETIC_SHAPE] * len(seeds), load, synthetic=True)
 
 
+#: The generated sources: name → view builder (task, split) → TaskView.
+GENERATED: dict[str, Callable[[Task, str], TaskView]] = {"synthetic": _synthetic, "synthetic-nuclei": _synthetic_nuclei}
+_SOURCES = "give a dataset file, a folder, or " + " / ".join(map(repr, GENERATED))
+
+
 def _split_pattern(dataset: str, split: str) -> str:
     return f"*{split}*.npz" if dataset == "TissueNet" else f"*livecell_coco_{split}*.json"
 
@@ -183,15 +187,13 @@ def load_task(
     task = task if isinstance(task, Task) else get_task(task)
     if split not in SPLITS:
         raise SegGalError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
-    if str(source) == "synthetic":
-        return _synthetic(task, split).subset(training_set)
-    if str(source) == "synthetic-nuclei":
-        return _synthetic_nuclei(task, split).subset(training_set)
+    if str(source) in GENERATED:
+        return GENERATED[str(source)](task, split).subset(training_set)
     path = Path(source)
     if path.is_dir():
         path = find_split_file(path, task.dataset, split)
     if not path.exists():
-        raise SegGalError(f"{path}: not found (give a dataset file, a folder, 'synthetic' or 'synthetic-nuclei')")
+        raise SegGalError(f"{path}: not found ({_SOURCES})")
     expected = ".npz" if task.dataset == "TissueNet" else ".json"
     if path.suffix.lower() != expected:
         raise SegGalError(f"{path}: task {task.id} needs a {task.dataset} {expected} file, got {path.suffix or 'no suffix'}")
@@ -225,13 +227,13 @@ def split_counts(source: str | Path, task: str | Task, images: str | Path | None
     A single file counts as the one split it is (reported under ``"file"``).
     """
     task = task if isinstance(task, Task) else get_task(task)
-    if str(source) in SYNTHETIC_SOURCES:
+    if str(source) in GENERATED:
         return {split: load_task(source, task, split).counts() for split in SPLITS}
     folder = Path(source)
     if folder.is_file():
         return {"file": load_task(folder, task, images=images).counts()}
     if not folder.is_dir():
-        raise SegGalError(f"{folder}: not found (give a dataset file, a folder, 'synthetic' or 'synthetic-nuclei')")
+        raise SegGalError(f"{folder}: not found ({_SOURCES})")
     out = {}
     for split in SPLITS:
         if any(folder.rglob(_split_pattern(task.dataset, split))):
