@@ -8,7 +8,8 @@ from seggal import plots
 from seggal.errors import SegGalError
 from seggal.ranking import figure6_methods, rank_table, scenario_scores
 from seggal.results import RESULTS_DIR, load_scores
-from seggal.runs import METRICS, PUBLISHED_SOURCE, find_runs, load_run, run_scores
+from seggal.metrics import METRICS
+from seggal.runs import PUBLISHED_SOURCE, find_runs, load_run, run_scores
 from seggal.tasks import TASKS, get_task
 
 PUBLISHED = "published"

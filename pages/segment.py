@@ -13,13 +13,14 @@ import time
 import plotly.express as px
 import streamlit as st
 
-from seggal.backends import build, default_method, offline_checkpoint, segment_image
+from seggal.backends import build, default_method, offline_checkpoint
 from seggal.backends.device import pick_device
 from seggal.errors import SegGalError
 from seggal.examples import EXAMPLES, load_example
 from seggal.export import label_tiff
 from seggal.hub import EMBEDDED_DEFAULT
-from seggal.metrics import error_map, evaluate
+from seggal.metrics import METRICS, error_map, evaluate
+from seggal.tiling import segment_image
 from seggal.methods import METHODS, availability, get_method
 from seggal.morphology import cell_table
 from seggal.sweeps import best_step, erode, expand, sweep
@@ -31,7 +32,6 @@ from seggal.upload import (
 
 S = st.session_state
 TASK_LABELS = {t.id: t.label for t in TASKS}
-METRICS = ("mAP", "AP50", "AP75", "AR50", "AR75", "accuracy")
 
 
 # ------------------------------------------------------------------------------------ models (shared)

@@ -27,9 +27,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
-import platform
-import subprocess
 import sys
 import tempfile
 from datetime import datetime, timezone
@@ -44,9 +41,10 @@ sys.path.insert(0, str(ROOT))
 from seggal.backends.baseline import BaselineSegmenter, WatershedSettings  # noqa: E402
 from seggal.data.synthetic import write_livecell, write_tissuenet_npz  # noqa: E402
 from seggal.data.tasks import load_task  # noqa: E402
-from seggal.metrics import evaluate  # noqa: E402
 from seggal.morphology import tissue_summary  # noqa: E402
-from seggal.runs import METRICS, write_run  # noqa: E402
+from seggal.provenance import git_commit, hardware  # noqa: E402
+from seggal.metrics import METRICS, evaluate  # noqa: E402
+from seggal.runs import write_run  # noqa: E402
 from seggal.sweeps import erode, expand, sweep  # noqa: E402
 from seggal.tasks import TASKS  # noqa: E402
 
@@ -145,13 +143,10 @@ def morphology_rows(dataset: str, train) -> pd.DataFrame:
 
 
 def meta(size: int) -> dict:
-    # "<hash>-dirty" when the working tree differs from the commit
-    commit = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=40"], cwd=ROOT, capture_output=True,
-                            text=True).stdout.strip()
     return {
         "name": "demo", "kind": "synthetic-demo",
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "commit": commit or "unknown",
-        "hardware": f"CPU, {os.cpu_count()} cores ({platform.machine()})",
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "commit": git_commit() or "unknown",
+        "hardware": hardware(),
         "description": (
             f"Synthetic images ({size}x{size} px, seggal.data.synthetic) scored by SegGal's pipeline; not the "
             "benchmark's data and not its methods. 'baseline' is SegGal's classical watershed with settings "

@@ -24,12 +24,10 @@ Configuration (environment variables):
 from __future__ import annotations
 
 import datetime as _dt
-import importlib.metadata
 import json
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 from typing import Mapping
@@ -39,9 +37,10 @@ import pandas as pd
 from seggal.errors import SegGalError
 from seggal.image import ChannelSpec
 from seggal.methods import get_method
-from seggal.tasks import LIVECELL_CELL_TYPES, TISSUENET_TISSUES, get_task
+from seggal.metrics import COCO_METRICS
+from seggal.provenance import PROJECT_ROOT, git_commit, package_versions
+from seggal.tasks import check_training_set, get_task
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 #: Where ``python -m training.default_model`` ships the embedded default model (when it earns it).
 EMBEDDED_DEFAULT = Path(__file__).resolve().parent / "models" / "default"
 #: Default Hub organisation; override with SEGGAL_HUB_ORG.
@@ -53,7 +52,6 @@ WEIGHTS_FILE = "model.safetensors"
 CONFIG_FORMAT = 1
 #: Files of a checkpoint folder that only training needs (``training_state*``; not pushed to the Hub).
 STATE_PREFIX = "training_state"
-METRIC_KEYS = ("mAP", "AP50", "AP75", "AR50", "AR75")
 #: The percentile normalisation every backend applies to its input (seggal.preprocess).
 DEFAULT_PREPROCESSING = {"normalisation": "percentile", "low": 0.1, "high": 99.9, "per_channel": True}
 
@@ -82,39 +80,7 @@ def repo_id(method: str, task: str, training_set: str, org: str | None = None) -
     return f"{org or hub_org()}/{repo_name(method, task, training_set)}"
 
 
-def _check_training_set(task_id: str, training_set: str, where: str) -> None:
-    task = get_task(task_id)
-    known = ("All",) + (TISSUENET_TISSUES if task.dataset == "TissueNet" else LIVECELL_CELL_TYPES)
-    if training_set not in known:
-        raise SegGalError(f"{where}: training set {training_set!r} is not 'All' or a {task.dataset} tissue / cell type")
-
-
 # ----------------------------------------------------------------------------------------------- config
-
-
-def package_versions(packages: tuple[str, ...] = ()) -> dict[str, str]:
-    """Installed versions of SegGal's core packages plus ``packages`` (import or distribution names)."""
-    names = {"numpy", "scikit-image", "safetensors", "huggingface-hub", "torch", *packages}
-    aliases = {"skimage": "scikit-image", "segment_anything": "segment-anything", "PIL": "pillow"}
-    versions = {}
-    for name in sorted(aliases.get(n, n) for n in names):
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return versions
-
-
-def git_commit() -> str:
-    """The project's current git commit (``""`` outside a git checkout); ``+dirty`` when files changed."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True,
-                              timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=PROJECT_ROOT,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return ""
-    return head + ("+dirty" if dirty else "")
 
 
 def make_config(meta: Mapping) -> dict:
@@ -130,7 +96,7 @@ def make_config(meta: Mapping) -> dict:
             raise SegGalError(f"checkpoint metadata: {key!r} is missing")
     method = get_method(meta["method"])
     task = get_task(meta["task"])
-    _check_training_set(task.id, meta["training_set"], "checkpoint metadata")
+    check_training_set(task.id, meta["training_set"], "checkpoint metadata")
     spec = ChannelSpec.for_input(task.input_channels)
     return {
         "format": CONFIG_FORMAT,
@@ -175,7 +141,7 @@ def read_config(folder: str | os.PathLike) -> dict:
         get_task(config["task"])
     except SegGalError as exc:
         raise SegGalError(f"{path}: {exc}") from None
-    _check_training_set(config["task"], config["training_set"], str(path))
+    check_training_set(config["task"], config["training_set"], str(path))
     return config
 
 
@@ -207,21 +173,21 @@ def model_card(config: Mapping) -> str:
         EvalResult(task_type="image-segmentation", task_name="instance segmentation", dataset_type=_slug(dataset),
                    dataset_name=dataset, dataset_split="validation", metric_type=k, metric_name=k,
                    metric_value=round(float(validation[k]), 4))
-        for k in METRIC_KEYS if k in validation
+        for k in COCO_METRICS if k in validation
     ]
     data = ModelCardData(
         library_name="seggal",
         tags=["seggal", "cell-segmentation", "instance-segmentation", "microscopy", method.id, task.id,
               task.modality, method.backend],
         datasets=[dataset],
-        metrics=list(METRIC_KEYS),
+        metrics=list(COCO_METRICS),
         model_name=name,
         eval_results=evals or None,
         pipeline_tag="image-segmentation",
         seggal={k: config[k] for k in ("method", "task", "training_set")},
     )
     training = config.get("training", {})
-    rows = "\n".join(f"| {k} | {validation[k]:.4f} |" for k in (*METRIC_KEYS, "accuracy") if k in validation)
+    rows = "\n".join(f"| {k} | {validation[k]:.4f} |" for k in (*COCO_METRICS, "accuracy") if k in validation)
     settings = "\n".join(f"| {k} | {v} |" for k, v in training.items())
     versions = ", ".join(f"{k} {v}" for k, v in config.get("packages", {}).items())
     limits = (

@@ -116,3 +116,11 @@ def as_labels(array: np.ndarray, name: str = "labels") -> np.ndarray:
     if arr.max() > np.iinfo(np.int32).max:
         raise SegGalError(f"{name}: label values exceed int32")
     return arr.astype(np.int32, copy=False)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One annotated example: an image and its ground-truth label image ((H, W) int32, 0 = background)."""
+
+    image: Image
+    labels: np.ndarray

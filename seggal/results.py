@@ -33,7 +33,7 @@ import pandas as pd
 
 from seggal.errors import SegGalError
 from seggal.methods import get_method
-from seggal.tasks import LIVECELL_CELL_TYPES, TISSUENET_TISSUES, get_task
+from seggal.tasks import get_task, training_sets
 
 #: The project's results folder; override with SEGGAL_RESULTS.
 RESULTS_DIR = Path(os.environ.get("SEGGAL_RESULTS", Path(__file__).resolve().parent.parent / "results"))
@@ -92,8 +92,7 @@ def load_scores(path: str | os.PathLike | None = None) -> pd.DataFrame:
             raise _fail(path, line, "method_id", str(exc)) from None
         if row["method"] != method.name:
             raise _fail(path, line, "method", f"{row['method']!r} is not the paper's name of {method.id} ({method.name!r})")
-        known_sets = ("All",) + (TISSUENET_TISSUES if task.dataset == "TissueNet" else LIVECELL_CELL_TYPES)
-        if row["training_set"] not in known_sets:
+        if row["training_set"] not in training_sets(task):
             raise _fail(path, line, "training_set", f"{row['training_set']!r} is not 'All' or a {task.dataset} tissue / cell type")
         single_set = row["training_set"] != "All"
         rows.append({

@@ -36,12 +36,13 @@ import pandas as pd
 
 from seggal.errors import SegGalError
 from seggal.methods import get_method
+from seggal.metrics import METRICS
+from seggal.provenance import DIRTY
 from seggal.results import RESULTS_DIR, SCORE_COLUMNS, _fail, _number, all_tissue_scores, load_scores
 from seggal.tasks import LIVECELL_CELL_TYPES, TASKS, TISSUENET_TISSUES, get_task
 
 KINDS = ("synthetic-demo", "seggal-run", "published")
 META_KEYS = ("name", "kind", "date", "commit", "hardware", "description")
-METRICS = ("mAP", "AP50", "AP75", "AR50", "AR75", "accuracy")
 PUBLISHED_SOURCE = "Published figures: Wang et al. 2024, bioRxiv (results/published/scores.csv)"
 
 #: Column → kind of value, per table. Kinds: method, task, set (All or a tissue of the row's dataset),
@@ -87,7 +88,7 @@ class Run:
         """One line naming where the numbers come from, for chart titles and captions."""
         m = self.meta
         what = "SYNTHETIC DEMO, not benchmark results" if self.synthetic else f"SegGal run {m['name']!r}"
-        commit = m["commit"][:10] + ("-dirty" if m["commit"].endswith("-dirty") else "")
+        commit = m["commit"][:10] + (DIRTY if m["commit"].endswith(DIRTY) else "")
         return f"{what} ({m['date']}, commit {commit}, {m['hardware']})"
 
     def method_name(self, method_id: str) -> str:
@@ -275,5 +276,5 @@ def run_scores(run: Run, metric: str = "accuracy") -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(SCORE_COLUMNS))
 
 
-__all__ = ["KINDS", "METRICS", "TABLES", "PUBLISHED_SOURCE", "Run", "load_run", "write_run", "find_runs",
+__all__ = ["KINDS", "TABLES", "PUBLISHED_SOURCE", "Run", "load_run", "write_run", "find_runs",
            "run_scores", "empty_table"]

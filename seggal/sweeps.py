@@ -38,10 +38,11 @@ import numpy as np
 
 from seggal.errors import SegGalError
 from seggal.image import as_labels
+from seggal.metrics import METRICS, accumulate, label_pairs, match_image, summarize
 
 MODES = ("dilate", "erode")
 DILATION_METHODS = ("binary", "expand")
-SWEEP_COLUMNS = ("px", "mAP", "AP50", "AP75", "AR50", "AR75", "accuracy")
+SWEEP_COLUMNS = ("px", *METRICS)
 #: Largest step a sweep accepts (the paper goes to 10; Xenium's 15 µm is ~30 px at 0.5 µm/px).
 MAX_PX = 100
 
@@ -186,8 +187,6 @@ def sweep(
     DataFrame with columns px, mAP, AP50, AP75, AR50, AR75, accuracy (one row per step).
     """
     import pandas as pd
-
-    from seggal.metrics import accumulate, label_pairs, match_image, summarize
 
     if mode not in MODES:
         raise SegGalError(f"unknown sweep mode {mode!r}; expected one of {MODES}")

@@ -58,3 +58,19 @@ def find_task(dataset: str, target: str, input_channels: str) -> Task:
         if (task.dataset, task.target, task.input_channels) == (dataset, target, input_channels):
             return task
     raise SegGalError(f"no task for dataset={dataset!r}, target={target!r}, input_channels={input_channels!r}")
+
+
+def training_sets(task: str | Task) -> tuple[str, ...]:
+    """The training sets a model of ``task`` can have: ``All`` plus the dataset's tissues / cell types."""
+    task = get_task(task) if isinstance(task, str) else task
+    return ("All",) + (TISSUENET_TISSUES if task.dataset == "TissueNet" else LIVECELL_CELL_TYPES)
+
+
+def check_training_set(task: str | Task, training_set: str, where: str = "") -> str:
+    """``training_set`` when it is one of :func:`training_sets` of ``task``; :class:`SegGalError` (prefixed
+    with ``where``) otherwise."""
+    task = get_task(task) if isinstance(task, str) else task
+    if training_set not in training_sets(task):
+        prefix = f"{where}: " if where else ""
+        raise SegGalError(f"{prefix}training set {training_set!r} is not 'All' or a {task.dataset} tissue / cell type")
+    return training_set

@@ -114,3 +114,18 @@ def segment_tiled(
             if progress is not None:
                 progress(done, len(windows))
     return Prediction(canvas, np.concatenate(scores).astype(np.float32) if scores else np.zeros(0, np.float32))
+
+
+def segment_image(segmenter: Segmenter, image: Image, progress: Callable[[int, int], None] | None = None,
+                  window: int = WINDOW) -> Prediction:
+    """Segment ``image``: directly when it fits in one ``window``, else with :func:`seggal.tiling.segment_tiled`
+    (the paper's overlap: steps of 3/4 of the window).
+
+    ``progress(done, total)`` is called per window (once for a single window).
+    """
+    if max(image.shape) <= window:
+        prediction = segmenter.predict(image)
+        if progress is not None:
+            progress(1, 1)
+        return prediction
+    return segment_tiled(segmenter, image, window=window, step=max(1, window * STEP // WINDOW), progress=progress)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from seggal.backends.base import Sample
+from seggal.image import Sample
 from seggal.data.synthetic import synthetic_tissue
 from seggal.image import ChannelSpec, Image
 

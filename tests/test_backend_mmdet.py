@@ -11,7 +11,8 @@ import json
 import numpy as np
 import pytest
 
-from seggal.backends.base import FitSettings, Sample
+from seggal.backends.base import FitSettings
+from seggal.image import Sample
 from seggal.backends.mmdet import MAX_INSTANCES, adapt_model_config, build, load_config, paint
 from seggal.data.synthetic import synthetic_tissue
 from seggal.errors import SegGalError

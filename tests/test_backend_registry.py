@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 
-from seggal.backends import build, default_method, network_input, offline_checkpoint, segment_image
+from seggal.backends import build, default_method, offline_checkpoint
+from seggal.backends.base import network_input
+from seggal.tiling import segment_image
 from seggal.backends.baseline import BaselineSegmenter
 from seggal.backends.device import autocast, pick_device
 from seggal.data.synthetic import synthetic_tissue

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from seggal.backends import build
-from seggal.backends.base import FitSettings, Sample
+from seggal.backends.base import FitSettings
+from seggal.image import Sample
 from seggal.backends.stardist import from_scratch
 from seggal.errors import SegGalError
 from seggal.image import ChannelSpec, Image

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from seggal.backends.base import Sample
+from seggal.image import Sample
 from seggal.data.synthetic import write_livecell, write_tissuenet_npz
 from seggal.data.tasks import load_task, split_counts
 from seggal.errors import SegGalError

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 import yaml
 
+from seggal.metrics import COCO_METRICS
 from seggal import hub
 from seggal.errors import SegGalError
 from seggal.image import ChannelSpec, Image
@@ -91,7 +92,7 @@ def test_model_card_front_matter_parses_and_has_the_hub_fields(checkpoint):
     assert meta["datasets"] == ["synthetic"]
     assert meta["metrics"] == ["mAP", "AP50", "AP75", "AR50", "AR75"]
     results = meta["model-index"][0]["results"][0]["metrics"]
-    assert {m["type"]: m["value"] for m in results} == {k: META["validation"][k] for k in hub.METRIC_KEYS}
+    assert {m["type"]: m["value"] for m in results} == {k: META["validation"][k] for k in COCO_METRICS}
     body = card.split("---\n", 2)[2]
     for text in ("Intended use and limits", "synthetic", "CPU x86_64 (2 cores)", "standardised_hours", "0.5200"):
         assert text in body

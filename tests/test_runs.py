@@ -11,7 +11,8 @@ import pytest
 from seggal.errors import SegGalError
 from seggal.ranking import rank_table
 from seggal.results import RESULTS_DIR
-from seggal.runs import METRICS, TABLES, find_runs, load_run, run_scores, write_run
+from seggal.metrics import METRICS
+from seggal.runs import TABLES, find_runs, load_run, run_scores, write_run
 from seggal.tasks import TASKS
 
 META = {"name": "t", "kind": "seggal-run", "date": "2026-11-25", "commit": "0123456789abcdef",

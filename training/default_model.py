@@ -7,7 +7,7 @@ can tune its decision thresholds (``calibrate``: StarDist's ``optimize_threshold
 synthetic validation split. Then the trained model and the classical baseline are both scored on the real
 annotated nuclei image that an installed package ships (the 2018 Data Science Bowl image of the
 ``stardist`` package, :func:`seggal.examples.load_example` ``"dsb2018-nuclei"``) with
-:func:`seggal.metrics.evaluate`, through the same tiled :func:`seggal.backends.segment_image` the Segment
+:func:`seggal.metrics.evaluate`, through the same tiled :func:`seggal.tiling.segment_image` the Segment
 page uses. The checkpoint is copied to :data:`seggal.hub.EMBEDDED_DEFAULT` only when it scores higher than
 the baseline **and** its folder is at most ``--max-mb``; either way the report (both scores) is printed as
 JSON and kept as ``comparison.json`` in the run folder (and in the shipped model).
@@ -25,6 +25,7 @@ import tempfile
 from pathlib import Path
 
 from seggal import hub
+from seggal.metrics import METRICS
 
 #: The shipped model: StarDist's U-Net at a quarter of its default width (16 base filters, ~0.37 M
 #: parameters, ~1.5 MB of float32 weights).
@@ -34,7 +35,7 @@ REAL_IMAGE = "dsb2018-nuclei (stardist/data/images/img2d.tif + stardist/data/mas
 
 def score_on_real_nuclei(segmenter) -> dict:
     """mAP … accuracy of ``segmenter`` on the DSB2018 image shipped with stardist."""
-    from seggal.backends import segment_image
+    from seggal.tiling import segment_image
     from seggal.examples import load_example
     from seggal.image import ChannelSpec, Image
     from seggal.metrics import evaluate
@@ -43,7 +44,7 @@ def score_on_real_nuclei(segmenter) -> dict:
     image = Image(example.pixels, ChannelSpec(example.nuclear, example.membrane), example.key)
     prediction = segment_image(segmenter, image)
     result = evaluate(example.ground_truth, prediction.labels, scores=prediction.scores)
-    return {k: float(result[k]) for k in ("mAP", "AP50", "AP75", "AR50", "AR75", "accuracy")}
+    return {k: float(result[k]) for k in METRICS}
 
 
 def folder_mb(folder: Path) -> float:

@@ -27,8 +27,9 @@ import pandas as pd
 from seggal import hub
 from seggal.errors import SegGalError
 from seggal.methods import availability, get_method
+from seggal.metrics import METRICS
+from seggal.provenance import PROJECT_ROOT, git_commit, hardware
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)
@@ -164,7 +165,7 @@ def per_tissue(job_list: list[Job], out_root: Path, data: str, device: str | Non
                               scores=[preds[i].scores for i in index])
             rows.append({"method_id": job.method, "task": job.task, "training_set": job.training_set,
                          "test_set": test_set, "n_images": len(index),
-                         **{k: scores[k] for k in ("mAP", "AP50", "AP75", "AR50", "AR75", "accuracy")}})
+                         **{k: scores[k] for k in METRICS}})
     return pd.DataFrame(rows)
 
 
@@ -172,7 +173,6 @@ def write_report(folder: Path, job_list: list[Job], out_root: Path, data: str, e
                  device: str | None = None) -> Path:
     """Write the finished jobs' tables as a run folder (:func:`seggal.runs.write_run`) → the folder."""
     from seggal.runs import write_run
-    from training.train import hardware
 
     tables = {"timings": timings(job_list, out_root)}
     if evaluate:
@@ -180,7 +180,7 @@ def write_report(folder: Path, job_list: list[Job], out_root: Path, data: str, e
     synthetic = data == "synthetic"
     # runs on synthetic images are marked like the demo, so every chart drawn from them says "synthetic"
     meta = {"name": folder.name, "kind": "synthetic-demo" if synthetic else "seggal-run", "date": time.strftime("%Y-%m-%d"),
-            "commit": hub.git_commit() or "unknown", "hardware": hardware(device or "cpu"),
+            "commit": git_commit() or "unknown", "hardware": hardware(device or "cpu"),
             "description": f"training.grid over {len(job_list)} job(s) on {data}"
                            + (" (SYNTHETIC images: a smoke test, not benchmark results)" if synthetic else "")}
     write_run(folder, meta, **tables)

@@ -44,7 +44,6 @@ import hashlib
 import json
 import math
 import os
-import platform
 import sys
 import time
 from dataclasses import dataclass
@@ -54,13 +53,14 @@ from typing import Sequence
 from seggal import hub
 from seggal.errors import SegGalError
 from seggal.methods import Method, get_method
+from seggal.metrics import METRICS
+from seggal.provenance import hardware
 from seggal.tasks import get_task
 
 STATE_FILE = "training_state.json"
 OPTIMIZER_FILE = "training_state_optimizer.safetensors"
 #: Backends whose networks are torch modules (data-parallel with torchrun).
 TORCH_BACKENDS = ("cellpose", "mmdet", "sam")
-METRIC_KEYS = ("mAP", "AP50", "AP75", "AR50", "AR75", "accuracy")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -108,15 +108,6 @@ def paper_schedule(method: Method, n_images: int) -> tuple[int, int, float | Non
     if paper.iterations:
         return max(1, math.ceil(paper.iterations * batch / max(n_images, 1))), batch, paper.learning_rate, paper.iterations
     raise SegGalError(f"method {method.id}: the paper did not train it ({paper.platform}); nothing to train")
-
-
-def hardware(device: str) -> str:
-    """A one-line description of the hardware a run used (GPU name, or CPU and core count)."""
-    if device.startswith("cuda"):
-        import torch
-
-        return f"{torch.cuda.get_device_name(device)} x{torch.cuda.device_count()}"
-    return f"CPU {platform.machine()} ({os.cpu_count()} cores)"
 
 
 def _pick_device(requested: str | None) -> str:
@@ -293,7 +284,7 @@ def validate(segmenter, samples) -> dict[str, float]:
 
     preds = [segmenter.predict(s.image) for s in samples]
     result = evaluate([s.labels for s in samples], [p.labels for p in preds], scores=[p.scores for p in preds])
-    return {k: float(result[k]) for k in METRIC_KEYS}
+    return {k: float(result[k]) for k in METRICS}
 
 
 @dataclass

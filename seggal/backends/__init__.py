@@ -17,15 +17,10 @@ import importlib
 import inspect
 import re
 from pathlib import Path
-from typing import Callable
 
-import numpy as np
-
-from seggal.backends.base import Prediction, Segmenter
+from seggal.backends.base import Segmenter
 from seggal.errors import SegGalError
-from seggal.image import Image
 from seggal.methods import METHODS, Method, availability, get_method
-from seggal.preprocess import STEP, WINDOW, percentile_normalize
 
 TARGETS = ("nuclei", "whole_cell")
 
@@ -71,36 +66,6 @@ def _resolve(checkpoint: str | Path | None) -> Path | str | None:
 
         return resolve_checkpoint(text)
     return text
-
-
-def network_input(image: Image) -> np.ndarray:
-    """What every network sees: (H, W, 2) float32 in [0, 1], channel 0 nuclear, channel 1 membrane.
-
-    Each present channel is percentile-normalised (:func:`seggal.preprocess.percentile_normalize`,
-    0.1 / 99.9); an absent channel is zeros, so one network shape serves all three input kinds.
-    """
-    out = np.zeros((*image.shape, 2), np.float32)
-    for slot, index in enumerate((image.channels.nuclear, image.channels.membrane)):
-        if index is not None:
-            out[:, :, slot] = percentile_normalize(image.pixels[:, :, index])
-    return out
-
-
-def segment_image(segmenter: Segmenter, image: Image, progress: Callable[[int, int], None] | None = None,
-                  window: int = WINDOW) -> Prediction:
-    """Segment ``image``: directly when it fits in one ``window``, else with :func:`seggal.tiling.segment_tiled`
-    (the paper's overlap: steps of 3/4 of the window).
-
-    ``progress(done, total)`` is called per window (once for a single window).
-    """
-    if max(image.shape) <= window:
-        prediction = segmenter.predict(image)
-        if progress is not None:
-            progress(1, 1)
-        return prediction
-    from seggal.tiling import segment_tiled
-
-    return segment_tiled(segmenter, image, window=window, step=max(1, window * STEP // WINDOW), progress=progress)
 
 
 def offline_checkpoint(method: str | Method, task: str | None = None) -> str | None:

@@ -21,11 +21,25 @@ from typing import Sequence
 import numpy as np
 
 from seggal.errors import SegGalError
-from seggal.image import Image
+from seggal.image import Image, Sample
+from seggal.preprocess import percentile_normalize
 
 #: The files every backend's checkpoint folder holds (seggal.hub adds config.json and README.md).
 WEIGHTS_FILE = "model.safetensors"
 BACKEND_FILE = "backend.json"
+
+
+def network_input(image: Image) -> np.ndarray:
+    """What every network sees: (H, W, 2) float32 in [0, 1], channel 0 nuclear, channel 1 membrane.
+
+    Each present channel is percentile-normalised (:func:`seggal.preprocess.percentile_normalize`,
+    0.1 / 99.9); an absent channel is zeros, so one network shape serves all three input kinds.
+    """
+    out = np.zeros((*image.shape, 2), np.float32)
+    for slot, index in enumerate((image.channels.nuclear, image.channels.membrane)):
+        if index is not None:
+            out[:, :, slot] = percentile_normalize(image.pixels[:, :, index])
+    return out
 
 
 def save_torch_weights(folder: str | Path, module) -> Path:
@@ -118,14 +132,6 @@ class Prediction:
 
 
 @dataclass(frozen=True)
-class Sample:
-    """One training example: an image and its ground-truth label image ((H, W) int32)."""
-
-    image: Image
-    labels: np.ndarray
-
-
-@dataclass(frozen=True)
 class FitSettings:
     """Per-epoch training settings (defaults come from the method registry's paper settings).
 
@@ -145,8 +151,15 @@ class Segmenter(abc.ABC):
 
     #: registry id of the method this segmenter runs
     method_id: str = ""
-    #: True when ``train_epoch`` is implemented
+    #: Capabilities, declared by each backend (callers read these, never ``hasattr``):
+    #: ``train_epoch`` is implemented
     trainable: bool = False
+    #: ``calibrate(samples)`` tunes the backend's thresholds on annotated samples
+    calibratable: bool = False
+    #: :attr:`Prediction.scores` are the model's confidences (else every instance scores 1.0)
+    gives_scores: bool = False
+    #: the network is a torch module (data-parallel training, torch optimiser state)
+    uses_torch: bool = False
     #: the ``torch.optim.Optimizer`` that ``train_epoch`` steps, once :meth:`prepare_training` has built
     #: it (``training/`` saves and restores its state); ``None`` for backends that keep no torch optimiser
     optimizer = None

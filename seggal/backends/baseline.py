@@ -61,6 +61,7 @@ class BaselineSegmenter(Segmenter):
 
     method_id = "baseline"
     trainable = False
+    gives_scores = True
 
     def __init__(self, settings: WatershedSettings = WatershedSettings()):
         self.settings = settings

@@ -30,7 +30,7 @@ from typing import Sequence
 
 import numpy as np
 
-from seggal.backends import network_input
+from seggal.backends.base import network_input
 from seggal.backends.base import (WEIGHTS_FILE, FitSettings, Prediction, read_backend_meta, Sample, save_torch_weights,
                                  Segmenter, data_parallel, mean_over_ranks, write_backend_meta)
 from seggal.backends.device import autocast, pick_device
@@ -62,6 +62,8 @@ class CellposeSegmenter(Segmenter):
     """A ``cellpose.models.CellposeModel`` behind SegGal's interface (module docstring)."""
 
     trainable = True
+    gives_scores = True
+    uses_torch = True
 
     def __init__(self, model, device: str, method_id: str = "cellpose", nuclear_only: bool = False,
                  cellpose_normalize: bool = False):

@@ -5,7 +5,7 @@ a path inside the installed package's ``.mim/configs``) and is adapted to cells:
 
 * one class ("cell"): every ``num_classes`` becomes 1 (Mask2Former: 1 thing class, 0 stuff classes,
   its class weights ``[1.0, 0.1]`` for cell / no-object; seesaw loss: 1 class);
-* C = 2 input channels (SegGal's one network input, :func:`seggal.backends.network_input`: nuclear,
+* C = 2 input channels (SegGal's one network input, :func:`seggal.backends.base.network_input`: nuclear,
   membrane, an absent one zeros) or 1: the data preprocessor normalises every channel alike (mean
   0.5, std 0.25 of the [0, 1] inputs, see :func:`model_input`; one value each, which mmengine
   broadcasts — it accepts only 1 or 3 values) without BGR/RGB swaps or the 1024² padding of
@@ -176,11 +176,11 @@ def adapt_model_config(model: dict, in_channels: int) -> dict:
 def model_input(image: Image, in_channels: int) -> np.ndarray:
     """The (H, W, ``in_channels``) float32 array in [0, 255] a model sees.
 
-    Two-channel models see :func:`seggal.backends.network_input` (nuclear, membrane; each percentile-
+    Two-channel models see :func:`seggal.backends.base.network_input` (nuclear, membrane; each percentile-
     normalised to [0, 1]; an absent channel zeros), scaled to the [0, 255] range the configs' data
     preprocessors expect. One-channel models see the image's one channel, normalised the same way.
     """
-    from seggal.backends import network_input
+    from seggal.backends.base import network_input
 
     pixels = network_input(image)
     present = [slot for slot, index in enumerate((image.channels.nuclear, image.channels.membrane))
@@ -262,6 +262,8 @@ class MMDetSegmenter(Segmenter):
     """One MMDetection detector adapted to cells (see the module docstring)."""
 
     trainable = True
+    gives_scores = True
+    uses_torch = True
     #: apply the config's per-iteration learning-rate schedules (warm-up over its first 500-1000
     #: iterations; Mask2Former's step decay); set False for runs of a few steps
     iteration_schedules = True

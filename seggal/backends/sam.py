@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seggal.backends import network_input
+from seggal.backends.base import network_input
 from seggal.backends.base import WEIGHTS_FILE, Prediction, read_backend_meta, save_torch_weights, Segmenter, write_backend_meta
 from seggal.backends.device import pick_device
 from seggal.errors import SegGalError
@@ -70,6 +70,8 @@ class SamSegmenter(Segmenter):
     """``SamAutomaticMaskGenerator`` over a SAM model."""
 
     trainable = False
+    gives_scores = True
+    uses_torch = True
 
     def __init__(self, sam, model_type: str, device: str, method_id: str = "sam", points_per_side: int = 32):
         self.sam = sam

@@ -1,6 +1,6 @@
 """StarDist (stardist 0.9 on TensorFlow / Keras 3): a U-Net predicting star-convex polygons.
 
-Built from scratch with a two-channel input (:func:`seggal.backends.network_input`: nuclear, membrane;
+Built from scratch with a two-channel input (:func:`seggal.backends.base.network_input`: nuclear, membrane;
 zeros where absent), trained with ``StarDist2D.train`` one epoch at a time (the Keras optimiser and the
 learning-rate callback persist between calls), predicted with ``predict_instances`` (scores: each
 polygon's object probability). Weights are saved as ``model.safetensors`` (the Keras weight list, keyed
@@ -23,7 +23,7 @@ from typing import Sequence
 
 import numpy as np
 
-from seggal.backends import network_input
+from seggal.backends.base import network_input
 from seggal.backends.base import BACKEND_FILE, WEIGHTS_FILE, FitSettings, Prediction, read_backend_meta, Sample, Segmenter
 from seggal.errors import SegGalError
 from seggal.image import Image
@@ -55,6 +55,8 @@ class StarDistSegmenter(Segmenter):
     """A ``stardist.models.StarDist2D`` held in memory (no model folder on disk)."""
 
     trainable = True
+    calibratable = True
+    gives_scores = True
 
     def __init__(self, model, method_id: str = "stardist"):
         self.model = model

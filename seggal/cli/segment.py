@@ -2,7 +2,7 @@
 
 The default method is the most accurate one (the paper's published accuracy) that runs offline in this
 installation (:func:`seggal.backends.default_method`); ``--help`` names it. Images larger than one
-256-pixel window are segmented window by window and stitched (:func:`seggal.backends.segment_image`).
+256-pixel window are segmented window by window and stitched (:func:`seggal.tiling.segment_image`).
 Labels are written as TIFFs (:func:`seggal.io.write_labels`): ``--out`` is a ``.tif`` file for one
 image, else a folder receiving ``<image stem>_labels.tif`` per image.
 """
@@ -80,7 +80,8 @@ def _outputs(files: list[Path], source: Path, out: Path) -> list[Path]:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from seggal.backends import build, default_method, offline_checkpoint, segment_image
+    from seggal.backends import build, default_method, offline_checkpoint
+    from seggal.tiling import segment_image
     from seggal.errors import SegGalError
     from seggal.image import ChannelSpec, Image
     from seggal.io import read_image, write_labels

@@ -1,7 +1,7 @@
 """The five tasks as views over the datasets: (dataset, target, input channels) → samples.
 
 :func:`load_task` returns a :class:`TaskView`, a lazy sequence of
-:class:`~seggal.backends.base.Sample` (an :class:`~seggal.image.Image` holding exactly the task's input
+:class:`~seggal.image.Sample` (an :class:`~seggal.image.Image` holding exactly the task's input
 channels, packed nuclear then membrane as :meth:`ChannelSpec.for_input` says, plus the target's label
 image), with ``tissues`` parallel to it. Images are read one at a time when indexed.
 
@@ -24,11 +24,10 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from seggal.backends.base import Sample
 from seggal.errors import SegGalError
-from seggal.image import ChannelSpec, Image
+from seggal.image import ChannelSpec, Image, Sample
 from seggal.preprocess import STEP, WINDOW
-from seggal.tasks import LIVECELL_CELL_TYPES, TISSUENET_TISSUES, Task, get_task
+from seggal.tasks import Task, get_task, training_sets
 
 SPLITS = ("train", "val", "test")
 #: Images per tissue / cell type in each split of the "synthetic" source, and their size.
@@ -120,7 +119,7 @@ def _select(pixels: np.ndarray, task: Task, name: str) -> Image:
 def _synthetic(task: Task, split: str) -> TaskView:
     from seggal.data.synthetic import synthetic_livecell, synthetic_tissue
 
-    groups = TISSUENET_TISSUES if task.dataset == "TissueNet" else LIVECELL_CELL_TYPES
+    groups = training_sets(task)[1:]
     tissues = [g for g in groups for _ in range(SYNTHETIC_PER_GROUP[split])]
     seeds = [_SPLIT_SEED[split] + i for i in range(len(tissues))]
     names = [f"synthetic-{split}-{t.replace(' ', '_')}-{s}" for t, s in zip(tissues, seeds)]
