@@ -19,7 +19,7 @@ from seggal.errors import SegGalError
 from seggal.examples import EXAMPLES, load_example
 from seggal.export import label_tiff
 from seggal.hub import EMBEDDED_DEFAULT
-from seggal.metrics import METRICS, error_map, evaluate
+from seggal.metrics import METRICS, RANKING_RULE, error_map, evaluate
 from seggal.tiling import segment_image
 from seggal.methods import METHODS, availability, get_method
 from seggal.morphology import cell_table
@@ -362,7 +362,8 @@ if ground_truth is not None:
     scores = result["scores_vs_gt"]
     for col, key in zip(st.columns(len(METRICS)), METRICS):
         col.metric(key, f"{scores[key]:.3f}")
-    st.caption(f"COCO metrics as in the paper: {scores['n_gt']} annotated cells, {scores['n_pred']} predicted.")
+    st.caption(f"COCO metrics as in the paper: {scores['n_gt']} annotated cells, {scores['n_pred']} predicted. "
+               f"{RANKING_RULE}")
     legend = " · ".join(
         f"<span style='color:rgb{colour}'>■</span> {name}" for name, colour in ERROR_CLASSES.values())
     map_col, legend_col = st.columns([3, 2])
@@ -384,7 +385,8 @@ if ground_truth is not None:
         with st.spinner("Scoring every step…"):
             growth = variant if mode == "dilate" else "binary"  # erosion is per-instance binary only
             S["seg_sweep"] = {"mode": mode, "variant": growth,
-                              "table": sweep(labels, ground_truth, mode=mode, method=growth, max_px=10)}
+                              "table": sweep([labels], [ground_truth], mode=mode, method=growth, max_px=10,
+                                             scores=[result["scores"]])}
     done = S.get("seg_sweep")
     if done:
         best = best_step(done["table"], "accuracy")
@@ -394,7 +396,8 @@ if ground_truth is not None:
         figure.add_vline(x=best, line_dash="dash")
         st.plotly_chart(figure, key="seg_sweep_chart")
         st.markdown(f"**Best step: {done['mode']} by {best} px** (highest accuracy, "
-                    f"{done['table'].set_index('px').loc[best, 'accuracy']:.3f}).")
+                    f"{done['table'].set_index('px').loc[best, 'accuracy']:.3f}; at 0 px "
+                    f"{done['table'].set_index('px').loc[0, 'accuracy']:.3f}, the scores above).")
 step = st.slider("Preview: grow (+) or shrink (−) every mask by", -10, 10, 0, key="seg_step")
 if step > 0:
     changed = expand(labels, step, method=variant)
@@ -433,7 +436,9 @@ if compared:
 st.header("7 · Downloads")
 if "files" not in result:
     result["files"] = downloads(labels, source["name"], result["scores"])
-titles = {"tiff": "Label image (TIFF)", "coco": "COCO json", "csv": "Per-cell table (CSV)", "roi": "ImageJ ROIs (zip)"}
-for col, (key, title) in zip(st.columns(4), titles.items()):
+titles = {"tiff": "Label image (TIFF)", "scores": "Cell confidences (.scores.csv)", "coco": "COCO json",
+          "csv": "Per-cell table (CSV)", "roi": "ImageJ ROIs (zip)"}
+offered = [(key, title) for key, title in titles.items() if key in result["files"]]
+for col, (key, title) in zip(st.columns(len(offered)), offered):
     file = result["files"][key]
     col.download_button(title, file.data, file_name=file.file_name, mime=file.mime, key=f"seg_download_{key}")

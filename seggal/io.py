@@ -154,3 +154,57 @@ def write_labels(path: str | os.PathLike, labels: np.ndarray) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(encode_labels(labels))
     return path
+
+
+#: Suffix of the sidecar that carries a label image's per-cell confidences (see :data:`seggal.metrics.RANKING_RULE`).
+SCORES_SUFFIX = ".scores.csv"
+
+
+def scores_path(labels_path: str | os.PathLike) -> Path:
+    """The scores sidecar of a label-image file: ``cells_labels.tif`` → ``cells_labels.scores.csv``."""
+    path = Path(labels_path)
+    return path.with_name(path.stem + SCORES_SUFFIX)
+
+
+def encode_scores(scores: np.ndarray) -> bytes:
+    """Per-cell confidences (n,) (entry i = label i + 1) as CSV bytes: a ``label,score`` header, one row per label."""
+    values = np.asarray(scores, np.float64).ravel()
+    if not np.isfinite(values).all():
+        raise SegGalError("scores must be finite numbers")
+    rows = "".join(f"{i},{v!r}\n" for i, v in enumerate(values.tolist(), start=1))
+    return ("label,score\n" + rows).encode()
+
+
+def write_scores(labels_path: str | os.PathLike, scores: np.ndarray) -> Path:
+    """Write ``scores`` as the sidecar of the label image at ``labels_path`` (:func:`scores_path`) → its path."""
+    path = scores_path(labels_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(encode_scores(scores))
+    return path
+
+
+def read_scores(labels_path: str | os.PathLike) -> np.ndarray | None:
+    """The per-cell confidences stored beside a label image → (n,) float64 (entry i = label i + 1), or
+    ``None`` when it has no sidecar. :class:`SegGalError` naming the sidecar when it is malformed."""
+    path = scores_path(labels_path)
+    if not path.is_file():
+        return None
+    if path.stat().st_size > 64 * MAX_PIXELS:  # a cell per pixel at most; never read more than that
+        raise SegGalError(f"{path}: too large for a scores file")
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SegGalError(f"{path}: cannot read the scores file ({exc})") from None
+    if not lines or lines[0].strip() != "label,score":
+        raise SegGalError(f"{path}: a scores file starts with the header 'label,score'")
+    values = []
+    for line_no, line in enumerate(lines[1:], start=2):
+        try:
+            label, value = line.split(",")
+            label, value = int(label), float(value)
+        except ValueError:
+            raise SegGalError(f"{path}, line {line_no}: expected 'label,score', got {line!r}") from None
+        if label != len(values) + 1 or not np.isfinite(value):
+            raise SegGalError(f"{path}, line {line_no}: labels must run 1, 2, 3 … with finite scores")
+        values.append(value)
+    return np.asarray(values, np.float64)

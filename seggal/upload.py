@@ -258,15 +258,20 @@ class Download:
 def downloads(labels: np.ndarray, name: str, scores: np.ndarray | None = None) -> dict[str, Download]:
     """The result files (via :mod:`seggal.export`) for a label image segmented from the image called
     ``name``, with optional per-instance ``scores`` (n,): ``tiff`` (label TIFF), ``coco`` (COCO json,
-    RLE), ``csv`` (one row per cell), ``roi`` (ImageJ ROI zip)."""
+    RLE), ``csv`` (one row per cell), ``roi`` (ImageJ ROI zip) and, with ``scores``, ``scores`` (the TIFF's
+    ``.scores.csv`` sidecar, so ``seggal evaluate`` ranks the cells as the page did)."""
     from seggal import export
+    from seggal.io import encode_scores, scores_path
 
     labels = as_labels(labels)
     stem = Path(name).stem or "image"
     coco = export.to_coco(labels, 1, name or "image.tif", scores)
-    return {
+    files = {
         "tiff": Download(f"{stem}_labels.tif", export.label_tiff(labels), "image/tiff"),
         "coco": Download(f"{stem}_coco.json", json.dumps(coco).encode(), "application/json"),
         "csv": Download(f"{stem}_cells.csv", export.cell_csv(labels).encode(), "text/csv"),
         "roi": Download(f"{stem}_rois.zip", export.roi_zip(labels), "application/zip"),
     }
+    if scores is not None:
+        files["scores"] = Download(scores_path(files["tiff"].file_name).name, encode_scores(scores), "text/csv")
+    return files

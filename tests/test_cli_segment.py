@@ -10,7 +10,7 @@ import tifffile
 from seggal.backends import default_method
 from seggal.cli import main
 from seggal.data.synthetic import synthetic_tissue
-from seggal.io import read_labels
+from seggal.io import read_labels, read_scores
 from seggal.methods import METHODS, availability
 
 
@@ -27,9 +27,12 @@ def test_segment_folder_writes_one_label_tiff_per_image(tmp_path, capsys):
     (tmp_path / "in" / "notes.txt").write_text("not an image")
     assert main(["segment", str(tmp_path / "in"), "--method", "baseline", "--membrane-channel", "1",
                  "--out", str(tmp_path / "out")]) == 0
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["big_labels.tif", "small_labels.tif"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "big_labels.scores.csv", "big_labels.tif", "small_labels.scores.csv", "small_labels.tif"]
     labels = read_labels(tmp_path / "out" / "big_labels.tif")
     assert labels.shape == (300, 260) and labels.max() > 20
+    confidences = read_scores(tmp_path / "out" / "big_labels.tif")  # one per label, in [0, 1]
+    assert len(confidences) == labels.max() and ((confidences >= 0) & (confidences <= 1)).all()
     assert "task tissuenet-wholecell-dual" in capsys.readouterr().out
 
 

@@ -14,6 +14,8 @@ import pytest
 import tifffile
 from streamlit.testing.v1 import AppTest
 
+from seggal.metrics import METRICS
+
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 PAGE = "pages/segment.py"
 
@@ -237,3 +239,34 @@ def test_real_example_names_its_licence_and_is_segmented_and_scored(tmp_path, mo
     assert any("shipped default" in option for option in at.selectbox(key="seg_checkpoint").options)
     assert int(metric(at, "Cells found")) > 50  # 125 annotated nuclei
     assert float(metric(at, "AP50")) > 0.3
+
+
+def test_one_score_per_result_panel_sweep_download_and_cli_agree(example, tmp_path, capsys):
+    """The scores panel, the sweep's 0 px step and `seggal evaluate` on the downloaded label TIFF + its
+    .scores.csv sidecar give the same numbers: one ranking rule (the model's confidence travels with the
+    masks)."""
+    import json
+
+    from seggal.cli import main
+    from seggal.io import write_labels
+
+    at = example
+    result = at.session_state["seg_result"]
+    panel = result["scores_vs_gt"]
+    assert metric(at, "accuracy") == f"{panel['accuracy']:.3f}"
+    at.radio(key="seg_sweep_mode").set_value("erode").run()
+    at.button(key="seg_sweep_button").click().run()
+    zero = at.session_state["seg_sweep"]["table"].set_index("px").loc[0]
+    for key in METRICS:
+        assert zero[key] == pytest.approx(panel[key], abs=1e-12), key
+    files = result["files"]
+    assert files["scores"].file_name == files["tiff"].file_name.replace(".tif", ".scores.csv")
+    (tmp_path / files["tiff"].file_name).write_bytes(files["tiff"].data)
+    (tmp_path / files["scores"].file_name).write_bytes(files["scores"].data)
+    write_labels(tmp_path / "gt.tif", at.session_state["seg_gt"])
+    assert main(["evaluate", "--gt", str(tmp_path / "gt.tif"), "--pred", str(tmp_path / files["tiff"].file_name),
+                 "--json"]) == 0
+    cli = json.loads(capsys.readouterr().out)
+    assert cli["ranked_by_confidence"] == 1
+    for key in METRICS:
+        assert cli[key] == pytest.approx(panel[key], abs=1e-12), key

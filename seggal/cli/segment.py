@@ -4,7 +4,8 @@ The default method is the most accurate one (the paper's published accuracy) tha
 installation (:func:`seggal.backends.default_method`); ``--help`` names it. Images larger than one
 256-pixel window are segmented window by window and stitched (:func:`seggal.tiling.segment_image`).
 Labels are written as TIFFs (:func:`seggal.io.write_labels`): ``--out`` is a ``.tif`` file for one
-image, else a folder receiving ``<image stem>_labels.tif`` per image.
+image, else a folder receiving ``<image stem>_labels.tif`` per image; beside each, ``….scores.csv``
+holds the model's per-cell confidences (:func:`seggal.io.write_scores`), which ``seggal evaluate`` reads.
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     from seggal.tiling import segment_image
     from seggal.errors import SegGalError
     from seggal.image import ChannelSpec, Image
-    from seggal.io import read_image, write_labels
+    from seggal.io import read_image, write_labels, write_scores
     from seggal.methods import get_method
     from seggal.tasks import find_task
 
@@ -125,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
             prediction = segment_image(segmenter, image, progress=progress)
             windows.close()
             write_labels(out, prediction.labels)
+            write_scores(out, prediction.scores)  # the ranking travels with the masks (seggal.metrics.RANKING_RULE)
             bar.write(f"{out}: {int(prediction.labels.max())} instances")
             bar.update(1)
     return 0
