@@ -35,8 +35,11 @@ from seggal.errors import SegGalError
 from seggal.methods import get_method
 from seggal.tasks import get_task, training_sets
 
-#: The project's results folder; override with SEGGAL_RESULTS.
-RESULTS_DIR = Path(os.environ.get("SEGGAL_RESULTS", Path(__file__).resolve().parent.parent / "results"))
+#: The results folder: SEGGAL_RESULTS when set; else, in an installed wheel, the copy of the project's
+#: ``results/`` packaged as ``seggal/_results/`` (see pyproject.toml); else the checkout's ``results/``.
+_PACKAGED_RESULTS = Path(__file__).resolve().parent / "_results"
+RESULTS_DIR = Path(os.environ.get("SEGGAL_RESULTS") or (
+    _PACKAGED_RESULTS if _PACKAGED_RESULTS.is_dir() else _PACKAGED_RESULTS.parent.parent / "results"))
 PUBLISHED_SCORES = RESULTS_DIR / "published" / "scores.csv"
 
 SCORE_COLUMNS = (
