@@ -80,14 +80,33 @@ def scenario_scores(scores: pd.DataFrame | None, task: str) -> pd.DataFrame:
     return out.sort_values("scenario", ascending=False)
 
 
+#: The published accuracies and usability scores have two decimals: two values this close are a tie.
+PUBLISHED_TIE = 0.01
+
+
+def tied_with_best(values: pd.Series, tolerance: float = PUBLISHED_TIE) -> pd.Series:
+    """The entries of ``values`` within ``tolerance`` of its largest (NaN never ties), in the given order."""
+    return values[values >= values.max() - tolerance - 1e-9]
+
+
+def _top(values: pd.Series, top: int, tolerance: float) -> pd.Series:
+    """The ``top`` largest values plus every value tied (within ``tolerance``) with the last of them."""
+    cut = values.nlargest(top).iloc[-1]
+    return values[values >= cut - tolerance - 1e-9]
+
+
 def figure6_methods(scores: pd.DataFrame | None, task: str, top: int = 3) -> list[str]:
-    """Figure 6's rule: the union of the top ``top`` by overall and by this task's accuracy, by overall."""
-    table = rank_table(scores)
+    """Figure 6's rule: the union of the top ``top`` by overall and by this task's accuracy, by overall.
+
+    A cut never splits a tie: every method whose accuracy is within :data:`PUBLISHED_TIE` of the
+    ``top``-th accuracy is kept, and every method whose overall score equals the ``top``-th (the overall
+    score is computed, so only an exact tie counts).
+    """
+    table = rank_table(scores).set_index("method")
     task_id = get_task(task).id
-    by_overall = table.nlargest(top, "overall")["method"]
-    by_accuracy = table.nlargest(top, task_id)["method"]
-    chosen = set(by_overall) | set(by_accuracy)
-    return [m for m in table["method"] if m in chosen]
+    chosen = set(_top(table["overall"], top, 0.0).index) | set(_top(table[task_id], top, PUBLISHED_TIE).index)
+    return [m for m in table.index if m in chosen]
 
 
-__all__ = ["normalise", "scalability", "rank_table", "scenario_scores", "figure6_methods"]
+__all__ = ["PUBLISHED_TIE", "normalise", "scalability", "rank_table", "scenario_scores", "figure6_methods",
+           "tied_with_best"]

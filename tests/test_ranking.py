@@ -114,3 +114,14 @@ def test_figure6_methods_for_tissuenet_nuclei_dual():
     ResNeSt 0.88, Cellpose 0.83. The union, ordered by overall (Centermask2 0.527 > ResNeSt 0.514)."""
     assert figure6_methods(None, "tissuenet-nuclei-dual") == ["Swin-S", "Swin-T", "Cellpose", "Centermask2",
                                                                "ResNeSt"]
+
+
+def test_figure6_keeps_every_method_tied_at_the_accuracy_cut():
+    # Published fact (issue 17): Swin-S, Swin-T, Cascade Mask RCNN seesaw and StarDist all score 0.33 for whole
+    # cells from the membrane channel; a cut at three must not drop any of them.
+    task = "tissuenet-wholecell-wholecell"
+    chosen = figure6_methods(None, task)
+    assert {"Swin-S", "Swin-T", "Cascade Mask RCNN seesaw", "StarDist"} <= set(chosen)
+    accuracy = rank_table().set_index("method")[task]
+    third = accuracy.sort_values(ascending=False).iloc[2]
+    assert set(accuracy[accuracy >= third - 0.01 - 1e-9].index) <= set(chosen)
