@@ -311,7 +311,8 @@ def pull_hub(repo: str, *, revision: str | None = None, cache_dir: Path | None =
     except HfHubHTTPError as exc:
         raise SegGalError(f"Hub: {repo}: {exc}") from None
     snapshot = install_snapshot(folder, repo, revision=folder.name, ref=revision or "main", cache_dir=cache_dir)
-    shutil.rmtree(_repo_folder(repo, staging), ignore_errors=True)
+    for leftover in (_repo_folder(repo, staging), staging / ".locks" / _repo_folder(repo, staging).name):
+        shutil.rmtree(leftover, ignore_errors=True)
     return snapshot
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 from pathlib import Path
 
 from seggal.errors import SegGalError
@@ -27,8 +28,16 @@ def load_torch(path: str | os.PathLike):
                 raise
             return torch.load(path, map_location="cpu", weights_only=True)  # legacy (non-zip) format
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise SegGalError(f"{path}: refused: unpickling it would need objects outside torch's weights-only "
-                          f"allow-list, i.e. it could run code ({first})") from None
+        detail = re.search(r"[^\n]*not an allowed global[^\n.]*", str(exc))
+        if detail is None:  # not a forbidden object: a damaged or foreign file
+            raise SegGalError(f"{path}: not a readable torch file (truncated or corrupt?): "
+                              f"{_last_line(exc)}") from None
+        raise SegGalError(f"{path}: refused: unpickling it would need an object outside torch's weights-only "
+                          f"allow-list, i.e. it could run code ({detail[0].strip()})") from None
     except (RuntimeError, EOFError, ValueError, OSError) as exc:
         raise SegGalError(f"{path}: not a readable torch file (truncated or corrupt?): {exc}") from None
+
+
+def _last_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip() and "documentation" not in line]
+    return lines[-1] if lines else type(exc).__name__
