@@ -29,7 +29,6 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping
-from urllib.parse import urlparse
 
 from seggal.errors import SegGalError
 from seggal.hub import repo_id
@@ -190,7 +189,7 @@ def fetch_original(entry: Mapping, *, progress: Progress | None = None) -> Fetch
     """Download the original of a catalogue ``entry`` into ``downloads_dir()/<key>/`` and check it: a zip
     (not a torch file) is unpacked, and every torch file is read with ``weights_only=True`` (a pickle that
     would run code is refused and deleted)."""
-    folder = downloads_dir() / repo_id(entry["method_id"], entry["task"], entry["training_set"], org="original")
+    folder = _original_dir(entry)
     url = source_url(entry)
     if entry.get("drive_kind") == "folder":
         fetched = fetch_folder(url, folder / "folder", entry=entry)
@@ -208,6 +207,10 @@ def fetch_original(entry: Mapping, *, progress: Progress | None = None) -> Fetch
                 shutil.rmtree(folder, ignore_errors=True)
                 raise
     return fetched
+
+
+def _original_dir(entry: Mapping) -> Path:
+    return downloads_dir() / repo_id(entry["method_id"], entry["task"], entry["training_set"], org="original")
 
 
 def _unzip(path: Path) -> Path:
@@ -329,7 +332,9 @@ def pull_original(entry: Mapping, *, progress: Progress | None = None, cache_dir
     with tempfile.TemporaryDirectory(prefix=".convert-", dir=downloads_dir()) as tmp:
         out = convert(fetched.path, method=entry["method_id"], task=entry["task"], training_set=entry["training_set"],
                       out=Path(tmp) / "checkpoint", source_url=entry["url"], sha256=fetched.sha256)
-        return install_snapshot(Path(out), repo, cache_dir=cache_dir)
+        snapshot = install_snapshot(Path(out), repo, cache_dir=cache_dir)
+    shutil.rmtree(_original_dir(entry), ignore_errors=True)  # converted and cached: the original is not kept
+    return snapshot
 
 
 def pull(entry: Mapping, *, source: str | None = None, progress: Progress | None = None,
