@@ -1,8 +1,10 @@
 """Probe SegGal with small hostile inputs and report CPU seconds and peak RSS of each (issue 18).
 
 Usage: ``python bench/bench_inputs.py [PROBE ...] [--pages N]``; probes: ``pages`` (a TIFF of N tiny
-pages), ``float64`` (8192² three-channel float64 TIFF, about 1.8 MB), ``complex`` (8192² complex128 TIFF),
-``npz`` (a TissueNet .npz whose deflated X is 1 GiB). Each probe runs in a fresh subprocess; its CPU time
+pages), ``float64`` (8192² three-channel float64 TIFF, about 2 MB), ``complex`` (8192² complex128 TIFF),
+``uint16`` (8192² three-channel uint16 TIFF: the largest ordinary image, which must still be read),
+``npz`` (a TissueNet .npz whose deflated X is 1 GiB). Run it from a checkout's root: the probes import
+that checkout's ``seggal``. Each probe runs in a fresh subprocess; its CPU time
 and peak resident memory come from ``resource.getrusage(RUSAGE_CHILDREN)``, its outcome is the first line
 of SegGal's error (or "decoded …"). Files are made in a temporary folder and removed afterwards.
 """
@@ -34,12 +36,12 @@ def make_pages(folder: Path, n: int) -> Path:
 
 
 def make_plane(folder: Path, dtype, channels: int) -> Path:
-    """A SIDE² image of ``dtype`` (constant, so zlib squeezes it), written tile by tile."""
+    """A SIDE² image of ``dtype`` (a short repeating ramp, so zlib squeezes it), written tile by tile."""
     import tifffile
 
     path = folder / f"big_{np.dtype(dtype).name}.tif"
     shape = (SIDE, SIDE, channels) if channels > 1 else (SIDE, SIDE)
-    tile = np.ones((256, 256) + shape[2:], dtype)
+    tile = np.resize(np.arange(1, 252).astype(dtype), (256, 256) + shape[2:])  # not blank: decoded to the end
     tiles = (tile for _ in range((SIDE // 256) ** 2))
     tifffile.imwrite(path, data=tiles, shape=shape, dtype=dtype, compression="zlib", tile=(256, 256),
                      photometric="rgb" if channels == 3 else "minisblack")
@@ -103,7 +105,7 @@ def main() -> None:
     import os
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("probes", nargs="*", default=["pages", "float64", "complex", "npz"])
+    parser.add_argument("probes", nargs="*", default=["pages", "float64", "complex", "uint16", "npz"])
     parser.add_argument("--pages", type=int, default=50_000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -116,6 +118,8 @@ def main() -> None:
                 path, code = make_plane(folder, np.float64, 3), DECODE
             elif probe == "complex":
                 path, code = make_plane(folder, np.complex128, 1), DECODE
+            elif probe == "uint16":
+                path, code = make_plane(folder, np.uint16, 3), DECODE
             elif probe == "npz":
                 path, code = make_npz(folder), DATA_INFO
                 env["SEGGAL_CACHE"] = str(folder / "cache")
