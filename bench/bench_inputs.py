@@ -12,6 +12,7 @@ of SegGal's error (or "decoded …"). Files are made in a temporary folder and r
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -89,8 +90,6 @@ print('exit', main(['data', 'info', sys.argv[1]]))
 def measure(code: str, path: Path, env: dict | None = None) -> tuple[float, float, str]:
     """(CPU seconds, peak RSS in MiB, last output line) of running ``code`` on ``path`` in a subprocess
     (its own rusage, from ``os.wait4``)."""
-    import os
-
     with tempfile.TemporaryFile("w+") as log:
         child = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code), str(path)], stdout=log,
                                  stderr=subprocess.STDOUT, text=True, env=env)
@@ -102,8 +101,6 @@ def measure(code: str, path: Path, env: dict | None = None) -> tuple[float, floa
 
 
 def main() -> None:
-    import os
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("probes", nargs="*", default=["pages", "float64", "complex", "uint16", "npz"])
     parser.add_argument("--pages", type=int, default=50_000)

@@ -86,11 +86,10 @@ def _outputs(files: list[Path], source: Path, out: Path) -> list[Path]:
     if out.exists() and not out.is_dir():
         raise SegGalError(f"--out {out}: exists and is not a folder")
     outputs = [out / f"{f.stem}_labels.tif" for f in files]
-    claims: dict[str, list[Path]] = {}
+    claims: dict[str, tuple[Path, list[Path]]] = {}
     for image, output in zip(files, outputs):  # casefolded: a.TIF and a.tif collide on macOS and Windows
-        claims.setdefault(output.name.casefold(), []).append(image)
-    clashes = [f"  {out / (images[0].stem + '_labels.tif')}: {', '.join(i.name for i in images)}"
-               for images in claims.values() if len(images) > 1]
+        claims.setdefault(output.name.casefold(), (output, []))[1].append(image)
+    clashes = [f"  {output}: {', '.join(i.name for i in images)}" for output, images in claims.values() if len(images) > 1]
     if clashes:
         raise SegGalError("\n".join([f"{source}: these images would write the same output file; rename or move "
                                       "all but one (nothing was segmented):", *clashes]))
