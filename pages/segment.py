@@ -26,8 +26,8 @@ from seggal.morphology import cell_table
 from seggal.sweeps import best_step, erode, expand, sweep
 from seggal.tasks import TASKS, get_task
 from seggal.upload import (
-    ERROR_CLASSES, UPLOAD_TYPES, decode, default_mapping, downloads, downsample, error_rgb, fitting_task, make_image,
-    n_cells, n_planes, overlay, preview_rgb, read_ground_truth, to_pixels,
+    ERROR_CLASSES, UPLOAD_TYPES, default_mapping, downloads, downsample, error_rgb, fitting_task, limits, load_plane,
+    make_image, n_cells, overlay, preview_rgb, read_ground_truth, to_pixels,
 )
 
 S = st.session_state
@@ -105,13 +105,15 @@ def _safe_segment(method: str, checkpoint: str, image, target: str, label: str) 
 
 # ------------------------------------------------------------------------------------ session state
 
-def _new_image(name: str, raw, ground_truth=None, source: str = "", mapping=None) -> None:
-    """Make ``raw`` (a decoded file) this session's image; forget results of the previous one."""
+def _new_image(name: str, pixels, planes: int = 1, ground_truth=None, source: str = "", mapping=None) -> None:
+    """Make ``pixels`` ((H, W, C) float32, plane 1 of a file holding ``planes``) this session's image;
+    forget results of the previous one. The decoded file itself is not kept."""
     S["seg_image_id"] = S.get("seg_image_id", 0) + 1
-    S["seg_source"] = {"name": name, "raw": raw, "planes": n_planes(raw), "note": source, "mapping": mapping}
+    S["seg_source"] = {"name": name, "planes": planes, "note": source, "mapping": mapping}
     S["seg_gt"] = ground_truth
-    for key in ("seg_result", "seg_compare", "seg_sweep", "seg_pixels", "seg_gt_error"):
+    for key in ("seg_result", "seg_compare", "seg_sweep", "seg_gt_error"):
         S.pop(key, None)
+    S["seg_pixels"] = ((S["seg_image_id"], 0), pixels)
     if ground_truth is None:
         S.pop("seg_gt_id", None)  # an uploaded ground truth is checked again against the new image
     for key in ("seg_nuclear", "seg_membrane", "seg_plane"):
@@ -132,11 +134,14 @@ def _clear_image() -> None:
         S.pop(key, None)
 
 
-def _pixels(source: dict, plane: int):
-    """The session's (H, W, C) float32 pixels for ``plane``, decoded once per image and plane."""
+def _pixels(source: dict, plane: int, upload):
+    """The session's (H, W, C) float32 pixels for ``plane``: another plane of a stack is decoded again
+    from the ``upload`` still held by the file uploader (only one plane is kept in the session)."""
     key = (S["seg_image_id"], plane)
     if S.get("seg_pixels", (None,))[0] != key:
-        S["seg_pixels"] = (key, to_pixels(source["raw"], source["name"], plane))
+        if upload is None:
+            raise SegGalError(f"{source['name']}: upload the file again to choose another plane")
+        S["seg_pixels"] = (key, load_plane(upload.getvalue(), source["name"], plane)[0])
     return S["seg_pixels"][1]
 
 
@@ -185,20 +190,22 @@ with right:
         except SegGalError as err:
             st.error(str(err))
         else:
-            _new_image(example.file_name, example.pixels, example.ground_truth, example.source,
-                       (example.nuclear, example.membrane))
+            _new_image(example.file_name, to_pixels(example.pixels, example.file_name), 1, example.ground_truth,
+                       example.source, (example.nuclear, example.membrane))
             S["seg_task"] = example.task
             S["seg_method"] = _default_method(example.task)
             S.pop("seg_checkpoint", None)
             S["seg_run_requested"] = True
 with left:
+    upload_limits = limits(st.get_option("server.maxUploadSize"))
     upload = st.file_uploader("Image: TIFF, PNG or JPG — 1 to 3 channels, 8/16-bit or float",
-                              type=list(UPLOAD_TYPES), key="seg_upload")
+                              type=list(UPLOAD_TYPES), key="seg_upload", help=upload_limits)
+    st.caption(upload_limits)
     if upload is not None and upload.file_id != S.get("seg_upload_id"):
         S["seg_upload_id"] = upload.file_id
         S.pop("seg_upload_error", None)
         try:
-            _new_image(upload.name, decode(upload.getvalue(), upload.name))
+            _new_image(upload.name, *load_plane(upload.getvalue(), upload.name))
         except SegGalError as err:
             _clear_image()
             S["seg_upload_error"] = str(err)
@@ -216,7 +223,7 @@ if source["planes"] > 1:
                             min_value=1, max_value=source["planes"], value=1, key="seg_plane") - 1
 S["seg_image_key"] = (S["seg_image_id"], plane)  # results belong to one image and plane
 try:
-    pixels = _pixels(source, plane)
+    pixels = _pixels(source, plane, upload)
 except SegGalError as err:
     st.error(str(err))
     st.stop()

@@ -83,6 +83,22 @@ def test_evaluate_reports_unmatched_names_unreadable_files_and_shape_mismatch(ca
     assert code == 2 and "neg.npy" in err and ">= 0" in err
 
 
+def test_evaluate_refuses_devices_and_pipes_with_a_clear_error(capsys, folders, tmp_path):
+    import os
+
+    gt_dir, _, _, _ = folders
+    code, _, err = run_cli(capsys, "evaluate", "--gt", "/dev/zero", "--pred", "/dev/zero")
+    assert code == 2 and err.startswith("error: /dev/zero:") and "not a regular file or folder" in err
+    code, _, err = run_cli(capsys, "evaluate", "--gt", str(gt_dir / "a.tif"), "--pred", "/dev/null")
+    assert code == 2 and "/dev/null" in err and "not a regular file or folder" in err
+    os.mkfifo(tmp_path / "pipe.tif")
+    code, _, err = run_cli(capsys, "evaluate", "--gt", str(tmp_path / "pipe.tif"), "--pred", str(gt_dir / "a.tif"))
+    assert code == 2 and "pipe.tif" in err and "not a regular file or folder" in err
+    (gt_dir / "link.tif").symlink_to("/dev/zero")  # a device inside a folder is not read either
+    code, _, err = run_cli(capsys, "evaluate", "--gt", str(gt_dir), "--pred", str(gt_dir))
+    assert code == 0
+
+
 def test_evaluate_command_does_not_import_torch(folders):
     gt_dir, pred_dir, _, _ = folders
     result = subprocess.run(

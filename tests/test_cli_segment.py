@@ -28,7 +28,7 @@ def test_segment_folder_writes_one_label_tiff_per_image(tmp_path, capsys):
     assert main(["segment", str(tmp_path / "in"), "--method", "baseline", "--membrane-channel", "1",
                  "--out", str(tmp_path / "out")]) == 0
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-        "big_labels.scores.csv", "big_labels.tif", "small_labels.scores.csv", "small_labels.tif"]
+        "big_labels.scores.csv", "big_labels.tif", "segment_report.csv", "small_labels.scores.csv", "small_labels.tif"]
     labels = read_labels(tmp_path / "out" / "big_labels.tif")
     assert labels.shape == (300, 260) and labels.max() > 20
     confidences = read_scores(tmp_path / "out" / "big_labels.tif")  # one per label, in [0, 1]
@@ -97,3 +97,66 @@ def test_stardist_segments_nuclei_with_the_shipped_model_without_a_checkpoint(tm
                  "--out", str(tmp_path / "o")]) == 0
     labels = read_labels(next((tmp_path / "o").glob("*.tif")))
     assert labels.shape == (96, 96) and labels.max() > 3  # synthetic Breast nuclei found
+
+
+def test_a_folder_finishes_every_readable_image_and_reports_each_failure(tmp_path, capsys):
+    import csv
+
+    _write(tmp_path / "in", "good.tif", (64, 64), 5)
+    (tmp_path / "in" / "broken.tif").write_bytes(b"II*\x00" + bytes(40))
+    _write(tmp_path / "in", "zgood.tif", (64, 64), 6)
+    assert main(["segment", str(tmp_path / "in"), "--method", "baseline", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    report = tmp_path / "out" / "segment_report.csv"
+    assert "error: 1 of 3 images failed" in err and str(report) in err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "good_labels.scores.csv", "good_labels.tif", "segment_report.csv", "zgood_labels.scores.csv", "zgood_labels.tif"]
+    rows = {r["image"]: r for r in csv.DictReader(report.open())}
+    assert rows["broken.tif"]["status"] == "failed" and "broken.tif" in rows["broken.tif"]["reason"]
+    assert rows["broken.tif"]["output"] == ""
+    assert rows["good.tif"]["status"] == "ok" and rows["good.tif"]["output"] == "good_labels.tif"
+    assert int(rows["good.tif"]["instances"]) == read_labels(tmp_path / "out" / "good_labels.tif").max()
+
+
+def test_a_single_input_that_fails_leaves_nothing_behind(tmp_path, capsys):
+    (tmp_path / "broken.tif").write_bytes(b"II*\x00" + bytes(40))
+    for out in (tmp_path / "out", tmp_path / "labels.tif"):
+        assert main(["segment", str(tmp_path / "broken.tif"), "--method", "baseline", "--out", str(out)]) == 2
+        assert "broken.tif" in capsys.readouterr().err
+        assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.tif"]
+    _write(tmp_path, "img.tif", (64, 64), 10)
+    (tmp_path / "file.txt").write_text("a file, not a folder")
+    assert main(["segment", str(tmp_path / "img.tif"), "--method", "baseline",
+                 "--out", str(tmp_path / "file.txt" / "labels.tif")]) == 2  # cannot be written: a clear error
+    assert "file.txt/labels.tif: cannot write" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.tif", "file.txt", "img.tif"]
+
+
+def test_colliding_output_names_are_refused_before_anything_runs(tmp_path, capsys):
+    _write(tmp_path / "in", "a.tif", (64, 64), 7)
+    pixels, _, _ = synthetic_tissue((64, 64), "Breast", seed=8)
+    from PIL import Image as PILImage
+
+    PILImage.fromarray((pixels[:, :, 0] * 255).astype(np.uint8)).save(tmp_path / "in" / "a.png")
+    assert main(["segment", str(tmp_path / "in"), "--method", "baseline", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "a.png" in err and "a.tif" in err and "a_labels.tif" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_existing_symlink_in_out_is_replaced_not_written_through(tmp_path, capsys):
+    _write(tmp_path / "in", "img.tif", (64, 64), 9)
+    (tmp_path / "out").mkdir()
+    elsewhere = tmp_path / "elsewhere.txt"
+    elsewhere.write_text("precious")
+    (tmp_path / "out" / "img_labels.tif").symlink_to(elsewhere)
+    (tmp_path / "single.tif").symlink_to(elsewhere)
+    for source, out in ((tmp_path / "in", tmp_path / "out"), (tmp_path / "in" / "img.tif", tmp_path / "single.tif")):
+        assert main(["segment", str(source), "--method", "baseline", "--out", str(out)]) == 0
+        written = out / "img_labels.tif" if out.is_dir() else out
+        assert not written.is_symlink() and read_labels(written).shape == (64, 64)
+        assert "replaced" in capsys.readouterr().out
+    assert elsewhere.read_text() == "precious"
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["img_labels.scores.csv", "img_labels.tif",
+                                                                   "segment_report.csv"]

@@ -186,6 +186,42 @@ def test_a_stack_asks_for_a_plane():
     assert not at.exception and not at.error
 
 
+def _arrays(value):
+    """Every numpy array reachable from a session-state value (dicts, lists, tuples)."""
+    if isinstance(value, np.ndarray):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _arrays(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _arrays(item)
+
+
+def test_the_session_keeps_only_the_chosen_float32_plane_of_an_upload():
+    pixels, _ = blobs()
+    stack = np.stack([pixels + i for i in range(5)])  # (5, 96, 96) uint16, each plane different
+    at = open_page()
+    at.file_uploader(key="seg_upload").set_value(("z.tif", tiff(stack), "image/tiff")).run()
+    at.number_input(key="seg_plane").set_value(4).run()
+    assert not at.exception and not at.error
+    kept = [a for value in at.session_state.values() for a in _arrays(value)]
+    assert kept and all(a.dtype == np.float32 and a.shape == (96, 96, 1) for a in kept), \
+        [(a.dtype, a.shape) for a in kept]
+    assert any(np.array_equal(a[:, :, 0], stack[3]) for a in kept)  # plane 4, as chosen
+
+
+def test_the_page_states_the_upload_limits():
+    from streamlit import config
+
+    from seggal.io import MAX_BYTES
+
+    at = open_page()
+    limit = config.get_option("server.maxUploadSize")
+    assert f"{limit} MB" in at.file_uploader(key="seg_upload").help or f"{limit} MB" in texts(at)
+    assert f"{MAX_BYTES / 2**20:,.0f} MiB" in texts(at) + at.file_uploader(key="seg_upload").help
+
+
 def test_guideline_choice_and_url_preselect_the_model():
     pixels, _ = blobs()
     at = open_page(seggal_choice={"method": "stardist", "task": "tissuenet-nuclei-nuclear", "training_set": "All"})

@@ -37,6 +37,9 @@ def label_files(first: str, second: str, roles: tuple[str, str] = ("ground truth
     for path, role in ((a, roles[0]), (b, roles[1])):
         if not path.exists():
             raise SegGalError(f"{path}: {role} not found")
+        if not (path.is_file() or path.is_dir()):
+            raise SegGalError(f"{path}: {role} is not a regular file or folder (a device, pipe or socket); "
+                              "give a label image or a folder of them")
     if a.is_file() and b.is_file():
         return [a.name], [a], [b]
     if a.is_dir() != b.is_dir():

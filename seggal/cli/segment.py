@@ -3,17 +3,24 @@
 The default method is the most accurate one (the paper's published accuracy) that runs offline in this
 installation (:func:`seggal.backends.default_method`); ``--help`` names it. Images larger than one
 256-pixel window are segmented window by window and stitched (:func:`seggal.tiling.segment_image`).
-Labels are written as TIFFs (:func:`seggal.io.write_labels`): ``--out`` is a ``.tif`` file for one
-image, else a folder receiving ``<image stem>_labels.tif`` per image; beside each, ``….scores.csv``
-holds the model's per-cell confidences (:func:`seggal.io.write_scores`), which ``seggal evaluate`` reads.
+Labels are written as TIFFs (:func:`seggal.io.write_labels`, atomically: an existing file or symlink is
+replaced, never written through): ``--out`` is a ``.tif`` file for one image, else a folder receiving
+``<image stem>_labels.tif`` per image; beside each, ``….scores.csv`` holds the model's
+per-cell confidences (:func:`seggal.io.write_scores`), which ``seggal evaluate`` reads. Two images that would write the same output are refused before
+anything runs. A folder is segmented to the end even when some images fail: ``segment_report.csv`` in the
+output folder lists every image (``ok`` or ``failed`` with the reason) and the command exits 2 when any
+failed. One failing image leaves nothing behind.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 TARGET_NAMES = {"nuclei": "nuclei", "whole-cell": "whole_cell"}
+#: File, in the output folder, listing how each image of a folder went.
+REPORT_NAME = "segment_report.csv"
 
 
 def _channel(text: str) -> int | None:
@@ -63,6 +70,8 @@ def _inputs(source: Path) -> list[Path]:
         return files
     if not source.exists():
         raise SegGalError(f"{source}: no such file or folder")
+    if not source.is_file():
+        raise SegGalError(f"{source}: not a regular file or folder (a device, pipe or socket)")
     return [source]
 
 
@@ -72,10 +81,34 @@ def _outputs(files: list[Path], source: Path, out: Path) -> list[Path]:
     if out.suffix.lower() in (".tif", ".tiff"):
         if source.is_dir():
             raise SegGalError(f"--out {out}: a folder of images needs an output folder, not a .tif file")
+        if out.is_dir():
+            raise SegGalError(f"--out {out}: is a folder; give a .tif file name or a folder without the suffix")
         return [out]
     if out.exists() and not out.is_dir():
         raise SegGalError(f"--out {out}: exists and is not a folder")
-    return [out / f"{f.stem}_labels.tif" for f in files]
+    outputs = [out / f"{f.stem}_labels.tif" for f in files]
+    claims: dict[str, tuple[Path, list[Path]]] = {}
+    for image, output in zip(files, outputs):  # casefolded: a.TIF and a.tif collide on macOS and Windows
+        claims.setdefault(output.name.casefold(), (output, []))[1].append(image)
+    clashes = [f"  {output}: {', '.join(i.name for i in images)}" for output, images in claims.values() if len(images) > 1]
+    if clashes:
+        raise SegGalError("\n".join([f"{source}: these images would write the same output file; rename or move "
+                                      "all but one (nothing was segmented):", *clashes]))
+    return outputs
+
+
+def _write_report(path: Path, rows: list[dict]) -> None:
+    """``segment_report.csv``: one row per image (image, status ok / failed, output, instances, reason)."""
+    import csv
+    import io
+
+    from seggal.io import write_atomic
+
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=["image", "status", "output", "instances", "reason"])
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomic(path, text.getvalue().encode("utf-8"))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -114,19 +147,39 @@ def run(args: argparse.Namespace) -> int:
                           "reference org/name[@revision]); `python -m seggal methods` lists what runs offline")
     segmenter = build(method, checkpoint or None, device=args.device, target=target)
     print(f"method {method.id}" + (f" ({checkpoint})" if checkpoint else "") + f", task {task.id}, {len(files)} image(s)")
+    folder = args.source.is_dir()
+    rows = []
     with tqdm(total=len(files), unit="image", disable=len(files) == 1) as bar:
         for path, out in zip(files, outputs):
-            image = Image(read_image(path), channels, path.name)
-            windows = tqdm(unit="window", leave=False, disable=len(files) > 1 or max(image.shape) <= 256)
+            try:
+                image = Image(read_image(path), channels, path.name)
+                windows = tqdm(unit="window", leave=False, disable=len(files) > 1 or max(image.shape) <= 256)
 
-            def progress(done: int, total: int) -> None:
-                windows.total = total
-                windows.update(done - windows.n)
+                def progress(done: int, total: int) -> None:
+                    windows.total = total
+                    windows.update(done - windows.n)
 
-            prediction = segment_image(segmenter, image, progress=progress)
-            windows.close()
-            write_labels(out, prediction.labels)
-            write_scores(out, prediction.scores)  # the ranking travels with the masks (seggal.metrics.RANKING_RULE)
-            bar.write(f"{out}: {int(prediction.labels.max())} instances")
+                prediction = segment_image(segmenter, image, progress=progress)
+                windows.close()
+                replaced = out.is_symlink() or out.exists()
+                write_labels(out, prediction.labels)
+                write_scores(out, prediction.scores)  # the ranking travels with the masks (metrics.RANKING_RULE)
+            except SegGalError as err:
+                if not folder:
+                    raise
+                rows.append({"image": path.name, "status": "failed", "output": "", "instances": "", "reason": str(err)})
+                bar.write(f"{path.name}: failed: {err}", file=sys.stderr)
+            else:
+                n = int(prediction.labels.max())
+                rows.append({"image": path.name, "status": "ok", "output": out.name, "instances": n, "reason": ""})
+                bar.write(f"{out}: {n} instances" + (" (replaced the existing file)" if replaced else ""))
             bar.update(1)
+    if folder:
+        report = args.out / REPORT_NAME
+        _write_report(report, rows)
+        failed = sum(r["status"] == "failed" for r in rows)
+        if failed:
+            raise SegGalError(f"{failed} of {len(files)} images failed; the other outputs are in {args.out}, and "
+                              f"{report} lists each image with the reason of each failure")
+        print(f"report: {report}")
     return 0
