@@ -1,6 +1,7 @@
 """Large and microscope image files, read and written lazily, a block at a time.
 
-* OME-Zarr (``.zarr`` / ``.ome.zarr`` folders): metadata through ``ome-zarr``, pixels through ``zarr``;
+* OME-Zarr (``.zarr`` / ``.ome.zarr`` folders, NGFF 0.4 / 0.5): read with ``zarr`` (attributes, pixels),
+  written with ``ome-zarr``'s writer;
 * TIFF / BigTIFF: tifffile's zarr store (tiles or strips are decoded only when a block needs them);
   OME-TIFF metadata through ``bioio`` (``bioio-ome-tiff``);
 * CZI, LIF, ND2: ``bioio`` and its reader plugins (``bioio-czi``, ``bioio-lif``, ``bioio-nd2``);
@@ -136,27 +137,28 @@ def _bioio(path: str):
 
 
 def _ome_zarr_meta(path: str) -> dict:
-    """OME-Zarr multiscale metadata via ``ome-zarr``: axes, dataset paths, per-level scales, channel names."""
-    from ome_zarr.io import parse_url
-    from ome_zarr.reader import Multiscales, Reader
+    """OME-Zarr multiscale metadata (NGFF 0.4 attributes or 0.5's ``ome`` key): axes, dataset paths,
+    per-level (y, x) scales, channel names (``omero``) and axis units."""
+    import zarr
 
-    location = parse_url(path, mode="r")
-    if location is None:
-        raise SegGalError(f"{path}: not an OME-Zarr image")
-    nodes = [n for n in Reader(location)() if any(isinstance(s, Multiscales) for s in n.specs)]
-    if not nodes:
+    try:
+        attrs = dict(zarr.open_group(path, mode="r").attrs)
+    except Exception as exc:
+        raise SegGalError(f"{path}: not an OME-Zarr image ({type(exc).__name__}: {exc})") from exc
+    attrs = attrs.get("ome", attrs)
+    if not attrs.get("multiscales"):
         raise SegGalError(f"{path}: no OME-Zarr multiscale image in this folder")
-    meta = nodes[0].metadata
-    spec = next(s for s in nodes[0].specs if isinstance(s, Multiscales))
-    axes = [a["name"] if isinstance(a, dict) else a for a in meta.get("axes", [])]
-    units = {a["name"]: a.get("unit") for a in meta.get("axes", []) if isinstance(a, dict)}
+    multiscale = attrs["multiscales"][0]
+    axes = [a["name"] if isinstance(a, dict) else a for a in multiscale.get("axes", [])]
+    units = {a["name"]: a.get("unit") for a in multiscale.get("axes", []) if isinstance(a, dict)}
     scales = []
-    for transforms in meta.get("coordinateTransformations", []):
-        scale = next((t["scale"] for t in transforms if t.get("type") == "scale"), [1.0] * len(axes))
+    for dataset in multiscale["datasets"]:
+        scale = next((t["scale"] for t in dataset.get("coordinateTransformations", []) if t.get("type") == "scale"),
+                     [1.0] * len(axes))
         scales.append(tuple(float(scale[axes.index(a)]) for a in ("y", "x")))
-    return {"axes": "".join(a.upper() for a in axes), "datasets": list(spec.datasets), "scales": scales,
-            "names": list(meta.get("name") or []) if isinstance(meta.get("name"), list) else [],
-            "units": units}
+    names = [str(c.get("label", "")) for c in attrs.get("omero", {}).get("channels", [])]
+    return {"axes": "".join(a.upper() for a in axes), "datasets": [d["path"] for d in multiscale["datasets"]],
+            "scales": scales, "names": names, "units": units}
 
 
 def _to_um(value: float | None, unit: str | None) -> float | None:
@@ -208,6 +210,8 @@ def open_image(path: str | os.PathLike) -> LazyImage:
                     raise SegGalError(f"{name}: TIFF holds no image")
                 series = tif.series[0]
                 axes, shape, dtype, ome = series.axes, series.shape, str(series.dtype), tif.is_ome
+            if len(shape) == 3 and not set(axes) <= set("TCZYXS"):  # tifffile guessed (pages): SegGal's convention
+                axes = "YXC" if shape[-1] <= 3 < shape[0] else "CYX"
             axes = _channel_axes(axes, shape, name)
             n = shape[axes.index("C")] if "C" in axes else shape[axes.index("S")] if "S" in axes else 1
             names, pixel = tuple("" for _ in range(n)), None
