@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import resource
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -16,11 +17,13 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
-from seggal.data.synthetic import synthetic_tissue
-from seggal.distributed import Recipe, connect, segment_file, segment_large, worker_segmenter
-from seggal.formats import open_image
-from seggal.image import ChannelSpec, Image
-from seggal.tiling import segment_image
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from seggal.data.synthetic import synthetic_tissue  # noqa: E402
+from seggal.distributed import Recipe, connect, segment_file, segment_large, worker_segmenter  # noqa: E402
+from seggal.formats import open_image  # noqa: E402
+from seggal.image import ChannelSpec, Image  # noqa: E402
+from seggal.tiling import segment_image  # noqa: E402
 
 
 def peak_mb() -> float:
