@@ -352,7 +352,8 @@ def run_cli(source: Path, out: Path, recipe: Callable, channels: ChannelSpec, cl
     """``python -m seggal segment`` through this module; returns the exit status (2 when an image failed)."""
     import sys
 
-    cluster = None if cluster == "none" else cluster
+    here = cluster == "none"  # forced into this process
+    cluster = None if here else cluster
     files = _images(source)
     if not files:
         raise SegGalError(f"{source}: no image files in this folder")
@@ -365,7 +366,7 @@ def run_cli(source: Path, out: Path, recipe: Callable, channels: ChannelSpec, cl
             status, message = segment_file(recipe, str(source), str(out), channels)
             print(f"{out}: {message}")
             return 2 if status == "failed" else 0
-        with connect(cluster or "local", workers) as client:
+        with connect(None if here else cluster or "local", workers) as client:
             n = segment_large(recipe, image, channels, out, client, block,
                               attrs={"segmenter": repr(recipe), "source": str(source)})
         print(f"{out}: {n} instances ({len(plan_blocks(image.shape, block))} blocks)")
