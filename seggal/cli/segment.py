@@ -10,6 +10,8 @@ per-cell confidences (:func:`seggal.io.write_scores`), which ``seggal evaluate``
 anything runs. A folder is segmented to the end even when some images fail: ``segment_report.csv`` in the
 output folder lists every image (``ok`` or ``failed`` with the reason) and the command exits 2 when any
 failed. One failing image leaves nothing behind.
+Images larger than one ``--block``, folders of many images, OME-Zarr and microscope files (CZI, LIF,
+ND2, OME-TIFF) and any ``--cluster`` go through :mod:`seggal.distributed` (Dask).
 """
 
 from __future__ import annotations
@@ -23,13 +25,13 @@ TARGET_NAMES = {"nuclei": "nuclei", "whole-cell": "whole_cell"}
 REPORT_NAME = "segment_report.csv"
 
 
-def _channel(text: str) -> int | None:
+def _channel(text: str) -> int | str | None:
     if text.lower() == "none":
         return None
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a channel index (0, 1, 2) or 'none', got {text!r}") from None
+        return text  # a channel name (or 'auto'), looked up in the file by seggal.distributed.cli_channels
     if value < 0:
         raise argparse.ArgumentTypeError(f"channel index must be >= 0, got {value}")
     return value
@@ -49,13 +51,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--method", help=f"method id or name (default: the checkpoint's method, else {default})")
     p.add_argument("--checkpoint", help="checkpoint folder, Hub reference org/name[@revision], or a backend's "
                                         "published weights (Cellpose: cyto3, nuclei; SAM: a .pth file)")
-    p.add_argument("--nuclear-channel", type=_channel, default=0, metavar="I", help="nuclear channel index, or 'none' (default 0)")
-    p.add_argument("--membrane-channel", type=_channel, default=None, metavar="J",
-                   help="membrane / cytoplasm channel index, or 'none' (default none)")
+    p.add_argument("--nuclear-channel", type=_channel, default="auto", metavar="I",
+                   help="nuclear channel index or name, or 'none' (default: suggested from the file's channel "
+                        "names, else 0)")
+    p.add_argument("--membrane-channel", type=_channel, default="auto", metavar="J",
+                   help="membrane / cytoplasm channel index or name, or 'none' (default: suggested from the "
+                        "file's channel names, else none)")
     p.add_argument("--target", choices=tuple(TARGET_NAMES),
                    help="what to segment (default: whole-cell when a membrane channel is given, else nuclei)")
     p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available)")
-    p.add_argument("--out", required=True, type=Path, help="output .tif (one image) or folder")
+    p.add_argument("--out", required=True, type=Path, help="output .tif / .ome.zarr (one image) or folder")
+    p.add_argument("--cluster", metavar="local|ADDRESS|slurm|none",
+                   help="run on Dask: a local cluster, a running scheduler's address, or SLURM via dask-jobqueue "
+                        "(default: local for an image larger than one block or a folder of 64+ images, else "
+                        "in this process; 'none' forces this process)")
+    p.add_argument("--workers", type=int, metavar="N", help="Dask workers (local: default min(4, CPUs); slurm: jobs)")
+    p.add_argument("--block", type=int, default=4096, metavar="PX",
+                   help="block side in pixels for large images (default 4096)")
     p.set_defaults(run=run)
 
 
@@ -115,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from seggal.backends import build, default_method, offline_checkpoint
+    from seggal.distributed import Recipe, cli_channels, engine_needed, run_cli
     from seggal.tiling import segment_image
     from seggal.errors import SegGalError
     from seggal.image import ChannelSpec, Image
@@ -122,13 +135,11 @@ def run(args: argparse.Namespace) -> int:
     from seggal.methods import get_method
     from seggal.tasks import find_task
 
-    channels = ChannelSpec(args.nuclear_channel, args.membrane_channel)
+    channels = ChannelSpec(*cli_channels(args.source, args.nuclear_channel, args.membrane_channel))
     target = TARGET_NAMES[args.target] if args.target else ("whole_cell" if channels.membrane is not None else "nuclei")
     if target == "nuclei" and channels.nuclear is None:
         raise SegGalError("--target nuclei needs a nuclear channel (--nuclear-channel)")
     task = find_task("TissueNet", target, channels.input_channels)
-    files = _inputs(args.source)
-    outputs = _outputs(files, args.source, args.out)
     checkpoint = args.checkpoint
     if args.method:
         method = get_method(args.method)
@@ -145,6 +156,11 @@ def run(args: argparse.Namespace) -> int:
     if checkpoint is None:
         raise SegGalError(f"method {method.id} has no weights here: pass --checkpoint (a checkpoint folder or a Hub "
                           "reference org/name[@revision]); `python -m seggal methods` lists what runs offline")
+    if engine_needed(args.source, args.cluster, args.block):  # Dask, blocks, OME-Zarr / microscope files
+        return run_cli(args.source, args.out, Recipe(method.id, str(checkpoint) if checkpoint else None, args.device,
+                                                     target), channels, args.cluster, args.workers, args.block)
+    files = _inputs(args.source)
+    outputs = _outputs(files, args.source, args.out)
     segmenter = build(method, checkpoint or None, device=args.device, target=target)
     print(f"method {method.id}" + (f" ({checkpoint})" if checkpoint else "") + f", task {task.id}, {len(files)} image(s)")
     folder = args.source.is_dir()
