@@ -40,7 +40,8 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from seggal.errors import SegGalError
-from seggal.methods import availability, get_method
+from seggal.gallery import runs_here
+from seggal.methods import get_method
 from seggal.tasks import LIVECELL_CELL_TYPES, TASKS, TISSUENET_TISSUES, Task, find_task, get_task
 
 if TYPE_CHECKING:
@@ -242,7 +243,6 @@ class _Tables:
     single: dict  # task id → tuple of _SingleSet, best transfer first
     median: dict  # task id → median single-set accuracy (nan when none)
     slots: frozenset  # (task, method id, training set) of every gallery model
-    availability: dict  # method id → seggal.methods.Availability
 
     @classmethod
     def build(cls, scores: pd.DataFrame) -> _Tables:
@@ -261,7 +261,6 @@ class _Tables:
                                         bool(r["fails"])) for r in v.to_dict("records")) for k, v in single.items()},
             median={k: float(v["accuracy"].median()) for k, v in single.items()},
             slots=frozenset(zip(scores["task"], scores["method_id"], scores["training_set"])),
-            availability={m: availability(m) for m in scores["method_id"].unique()},
         )
 
 
@@ -337,7 +336,7 @@ def _rows(tables: _Tables, task: Task, weights: Weights) -> tuple[list[MethodRow
     figure6 = tables.figure6[task.id]
     rows = []
     for r in records:
-        avail = tables.availability[r["method_id"]]
+        avail = runs_here(r["method_id"], task.id)  # ready here: weights on this machine (seggal.gallery)
         score = weights.accuracy * r["accuracy"] + weights.usability * r["usability"] + weights.training_time * r["scalability"]
         rows.append(MethodRow(
             method=r["method_id"], name=r["method"], accuracy=float(r["accuracy"]),

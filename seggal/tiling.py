@@ -59,7 +59,6 @@ def segment_tiled(
     window: int = WINDOW,
     step: int = STEP,
     progress: Callable[[int, int], None] | None = None,
-    prepare: Callable[[Image], Image] | None = None,
     batch_size: int = 8,
 ) -> Prediction:
     """Segment ``image`` window by window and stitch the instances (see the module docstring).
@@ -68,8 +67,8 @@ def segment_tiled(
     in one call. They go to :meth:`Segmenter.predict_batch` ``batch_size`` at a time, so memory stays
     bounded by one batch of windows plus the output canvas.
 
-    ``prepare`` (e.g. :func:`seggal.preprocess.preprocess`) is applied to every window before the
-    segmenter sees it, as the paper normalised each crop. ``progress(done, total)`` is called after
+    The segmenter normalises each window itself (its preprocessing record), as the paper normalised each
+    crop. ``progress(done, total)`` is called after
     each window. Returns a :class:`Prediction` of the image's (H, W): labels int32 numbered 1..n in
     placement order, scores (n,) float32 taken from the window that kept each instance.
     """
@@ -87,7 +86,7 @@ def segment_tiled(
         batch = windows[start : start + batch_size]
         tiles = [Image(np.ascontiguousarray(image.pixels[y0 : y0 + window, x0 : x0 + window]), image.channels,
                        f"{image.name}[{y0}:{y0 + window}, {x0}:{x0 + window}]") for (y0, *_), (x0, *_) in batch]
-        preds = segmenter.predict_batch([prepare(tile) if prepare else tile for tile in tiles])
+        preds = segmenter.predict_batch(tiles)
         if len(preds) != len(tiles):
             raise SegGalError(f"{type(segmenter).__name__} returned {len(preds)} predictions for {len(tiles)} windows")
         for done, (((y0, *ycore), (x0, *xcore)), tile, pred) in enumerate(zip(batch, tiles, preds), start=start + 1):
@@ -117,15 +116,20 @@ def segment_tiled(
 
 
 def segment_image(segmenter: Segmenter, image: Image, progress: Callable[[int, int], None] | None = None,
-                  window: int = WINDOW) -> Prediction:
-    """Segment ``image``: directly when it fits in one ``window``, else with :func:`seggal.tiling.segment_tiled`
-    (the paper's overlap: steps of 3/4 of the window).
+                  window: int | None = None) -> Prediction:
+    """Segment ``image``: directly when it fits in one window, else with :func:`segment_tiled`.
 
-    ``progress(done, total)`` is called per window (once for a single window).
+    The window and step are the segmenter's :attr:`~seggal.backends.base.Segmenter.preprocessing` (the
+    paper's 256 / 192 unless its checkpoint records others); a ``window`` given here overrides the window
+    and steps by 3/4 of it (the paper's overlap). ``progress(done, total)`` is called per window (once for
+    a single window).
     """
+    record = segmenter.preprocessing
+    step = record.step if window is None else max(1, window * STEP // WINDOW)
+    window = record.window if window is None else window
     if max(image.shape) <= window:
         prediction = segmenter.predict(image)
         if progress is not None:
             progress(1, 1)
         return prediction
-    return segment_tiled(segmenter, image, window=window, step=max(1, window * STEP // WINDOW), progress=progress)
+    return segment_tiled(segmenter, image, window=window, step=step, progress=progress)
