@@ -18,16 +18,8 @@ from seggal.guideline import (
     ordered, pixel_size_from_optics, read_pixel_size, recommend,
 )
 from seggal.guideline.explanations import band_legend, score_formula, scores_note
-from seggal.methods import availability
 from seggal.plots import band_css
 from seggal.tasks import LIVECELL_CELL_TYPES, TISSUENET_TISSUES
-
-
-# --- Which methods run in this installation: the ONE place the page decides it (re-point it here). ------------
-def runs_here(method_id: str):
-    """method id → seggal.methods.Availability (``available``, ``reason``)."""
-    return availability(method_id)
-# ---------------------------------------------------------------------------------------------------------------
 
 
 LABELS = {
@@ -140,7 +132,7 @@ if not answered:
     st.info("Answer the questions in the sidebar and press **Recommend**.", icon=":material/arrow_back:")
     st.stop()
 
-rec = recommend(answers, runs_here=runs_here)
+rec = recommend(answers)  # 'runs here' = a ready checkpoint (seggal.gallery)
 text = explain(rec)
 pick = rec.choice
 
@@ -150,7 +142,7 @@ for note in text.notes:
     st.info(note)
 st.success(text.headline)
 if not pick.available:
-    st.warning(f"{pick.name} does not run in this installation: {pick.availability_reason}.")
+    st.warning(f"{pick.name} has no weights on this machine: {pick.availability_reason}.")
 cols = st.columns(3 if answers.compute != "none" else 2)
 cols[0].metric("Accuracy", f"{pick.accuracy:.2f}")
 cols[1].metric("Usability", f"{pick.usability:.2f}")

@@ -13,12 +13,11 @@ import time
 import plotly.express as px
 import streamlit as st
 
-from seggal.backends import build, default_method, offline_checkpoint
+from seggal import gallery
 from seggal.backends.device import pick_device
 from seggal.errors import SegGalError
 from seggal.examples import EXAMPLES, load_example
 from seggal.export import label_tiff
-from seggal.hub import EMBEDDED_DEFAULT
 from seggal.metrics import METRICS, RANKING_RULE, error_map, evaluate
 from seggal.tiling import segment_image
 from seggal.methods import METHODS, availability, get_method
@@ -37,52 +36,36 @@ TASK_LABELS = {t.id: t.label for t in TASKS}
 # ------------------------------------------------------------------------------------ models (shared)
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the model…")
-def _segmenter(method: str, checkpoint: str, device: str, target: str):
-    """One built model per (method, checkpoint, device, target), shared by sessions: models only, never
-    user data."""
-    return build(method, checkpoint=checkpoint or None, device=device, target=target)
+def _segmenter(method: str, task: str, checkpoint: str, device: str, target: str):
+    """One built model per (method, task, checkpoint, device, target), shared by sessions: models only,
+    never user data. ``checkpoint`` is the reference of one of :func:`_entries`."""
+    entry = next((e for e in _entries(method, task) if e.reference == checkpoint), None)
+    if entry is None:
+        raise SegGalError(f"{checkpoint or 'no weights'}: not a ready checkpoint of {method} for {task} here")
+    return gallery.load(entry, device=device, target=target)
 
 
 @st.cache_data(ttl=60, show_spinner=False)
-def _gallery_checkpoints() -> list[tuple[str, str, str, str]]:
-    """(method, task, reference, description) of the gallery's local and Hugging-Face-cached checkpoints
-    (:func:`seggal.hub.gallery_slots`). No user data."""
-    from seggal.hub import gallery_slots
-
-    slots = gallery_slots()
-    usable = slots[slots["status"].isin(["local", "cached"])]
-    return [(r.method_id, r.task, r.local_path or r.repo_id, f"trained on {r.training_set} ({r.status})")
-            for r in usable.itertuples()]
+def _entries(method: str, task: str) -> tuple[gallery.Entry, ...]:
+    """The gallery's ready entries for ``method`` and ``task`` (:func:`seggal.gallery.entries`: what runs
+    here, offline), the default first. No user data."""
+    return tuple(e for e in gallery.entries(method, task) if e.ready)
 
 
-@st.cache_data(ttl=60, show_spinner=False)
 def _checkpoints(method: str, task: str) -> dict[str, str]:
-    """{reference: description} of what lets ``method`` run ``task`` here, offline: the backend's own
-    weights or a local SegGal checkpoint (:func:`seggal.backends.offline_checkpoint`), then the gallery's
-    checkpoints. No user data."""
-    found = {}
-    ready = offline_checkpoint(method, task)
-    if ready is not None:
-        found[ready] = ("none needed" if ready == "" else "SegGal's shipped default (trained on synthetic nuclei; "
-                        "seggal/models/default/README.md)" if ready == str(EMBEDDED_DEFAULT) else f"{ready} (on disk)")
-    for slot_method, slot_task, reference, text in _gallery_checkpoints():
-        if (slot_method, slot_task) == (method, task):
-            found.setdefault(reference, text)
-    return found
+    """{reference: label} of :func:`_entries` (``""``: a method that needs no weights)."""
+    return {e.reference: e.label for e in _entries(method, task)}
 
 
 def _default_method(task: str | None) -> str:
-    """The most accurate method that runs offline here (the classical baseline when nothing better does)."""
-    try:
-        return default_method(task)
-    except SegGalError:
-        return "baseline"
+    """:func:`seggal.gallery.default_method` — the same default as ``seggal segment``."""
+    return gallery.default_method(task)
 
 
-def _segment(method: str, checkpoint: str, image, target: str, label: str) -> dict:
+def _segment(method: str, checkpoint: str, image, task: str, label: str) -> dict:
     """Run one model over the image with a progress bar → result dict (labels, scores, seconds …)."""
     device = pick_device()
-    segmenter = _segmenter(method, checkpoint, device, target)
+    segmenter = _segmenter(method, task, checkpoint, device, get_task(task).target)
     bar = st.progress(0.0, text=f"{label}: starting")
     start = time.perf_counter()
     prediction = segment_image(segmenter, image, progress=lambda done, total: bar.progress(
@@ -92,10 +75,10 @@ def _segment(method: str, checkpoint: str, image, target: str, label: str) -> di
             "scores": prediction.scores, "seconds": time.perf_counter() - start, "image_key": S["seg_image_key"]}
 
 
-def _safe_segment(method: str, checkpoint: str, image, target: str, label: str) -> dict | None:
+def _safe_segment(method: str, checkpoint: str, image, task: str, label: str) -> dict | None:
     """:func:`_segment`, turning any failure of a model into an on-page error (no traceback)."""
     try:
-        return _segment(method, checkpoint, image, target, label)
+        return _segment(method, checkpoint, image, task, label)
     except SegGalError as err:
         st.error(f"{label}: {err}")
     except Exception as err:  # noqa: BLE001 — a third-party model can fail in any way; show it, keep the page
@@ -285,8 +268,8 @@ checkpoints = _checkpoints(method_id, task_id) if availability(method_id).availa
 wanted = S.pop("seg_wanted_checkpoint", None)
 if wanted:
     reference, training_set = wanted
-    match = [r for r, text in checkpoints.items()
-             if r == reference or (not reference and text.startswith(f"trained on {training_set} "))]
+    match = [e.reference for e in _entries(method_id, task_id)
+             if e.reference == reference or (not reference and e.training_set == training_set)]
     if match:
         S["seg_checkpoint"] = match[0]
     elif reference:
@@ -316,7 +299,7 @@ except SegGalError as err:
 ready = image is not None and checkpoint is not None
 run = st.button("Segment", type="primary", disabled=not ready, key="seg_run")
 if (run or S.pop("seg_run_requested", False)) and ready:
-    result = _safe_segment(method_id, checkpoint, image, task.target, method.name)
+    result = _safe_segment(method_id, checkpoint, image, task_id, method.name)
     if result is not None:
         S["seg_result"] = result
         S.pop("seg_sweep", None)
@@ -426,7 +409,7 @@ chosen = st.multiselect("Up to three methods, on this image and task, each with 
                         default=[result["method"]] if result["method"] in runnable else None,
                         format_func=lambda m: get_method(m).name, max_selections=3, key="seg_compare_methods")
 if st.button("Compare", disabled=not chosen or image is None, key="seg_compare_button"):
-    S["seg_compare"] = [r for r in (_safe_segment(m, runnable[m], image, task.target, get_method(m).name)
+    S["seg_compare"] = [r for r in (_safe_segment(m, runnable[m], image, task_id, get_method(m).name)
                                     for m in chosen) if r is not None]
 compared = [r for r in S.get("seg_compare", []) if r["image_key"] == S["seg_image_key"]]
 if compared:

@@ -75,7 +75,6 @@ def owned_windows(
     windows: Sequence[Window],
     window: int = WINDOW,
     origin: tuple[int, int] = (0, 0),
-    prepare: Callable[[Image], Image] | None = None,
     batch_size: int = 8,
 ) -> Iterator[tuple[int, int, np.ndarray, np.ndarray]]:
     """Predict ``windows`` (from :func:`window_grid`, in image coordinates) and yield, in order,
@@ -94,7 +93,7 @@ def owned_windows(
         tiles = [Image(np.ascontiguousarray(image.pixels[y0 - oy : y0 - oy + window, x0 - ox : x0 - ox + window]),
                        image.channels, f"{image.name}[{y0}:{y0 + window}, {x0}:{x0 + window}]")
                  for (y0, *_), (x0, *_) in batch]
-        preds = segmenter.predict_batch([prepare(tile) if prepare else tile for tile in tiles])
+        preds = segmenter.predict_batch(tiles)
         if len(preds) != len(tiles):
             raise SegGalError(f"{type(segmenter).__name__} returned {len(preds)} predictions for {len(tiles)} windows")
         for ((y0, *ycore), (x0, *xcore)), tile, pred in zip(batch, tiles, preds):
@@ -138,7 +137,6 @@ def segment_tiled(
     window: int = WINDOW,
     step: int = STEP,
     progress: Callable[[int, int], None] | None = None,
-    prepare: Callable[[Image], Image] | None = None,
     batch_size: int = 8,
 ) -> Prediction:
     """Segment ``image`` window by window and stitch the instances (see the module docstring).
@@ -147,16 +145,15 @@ def segment_tiled(
     in one call. They go to :meth:`Segmenter.predict_batch` ``batch_size`` at a time, so memory stays
     bounded by one batch of windows plus the output canvas.
 
-    ``prepare`` (e.g. :func:`seggal.preprocess.preprocess`) is applied to every window before the
-    segmenter sees it, as the paper normalised each crop. ``progress(done, total)`` is called after
-    each window. Returns a :class:`Prediction` of the image's (H, W): labels int32 numbered 1..n in
+    The segmenter normalises each window itself (its preprocessing record), as the paper normalised each
+    crop. ``progress(done, total)`` is called after each window. Returns a :class:`Prediction` of the image's (H, W): labels int32 numbered 1..n in
     placement order, scores (n,) float32 taken from the window that kept each instance.
     """
     windows = window_grid(*image.shape, window, step)
     canvas = np.zeros(image.shape, np.int32)
     scores: list[np.ndarray] = []
     placed = 0
-    owned = owned_windows(segmenter, image, windows, window, prepare=prepare, batch_size=batch_size)
+    owned = owned_windows(segmenter, image, windows, window, batch_size=batch_size)
     for done, (y0, x0, labels, tile_scores) in enumerate(owned, start=1):
         region = canvas[y0 : y0 + labels.shape[0], x0 : x0 + labels.shape[1]]  # a view: writes land in canvas
         scores.append(place(region, labels, tile_scores, placed))
@@ -167,15 +164,20 @@ def segment_tiled(
 
 
 def segment_image(segmenter: Segmenter, image: Image, progress: Callable[[int, int], None] | None = None,
-                  window: int = WINDOW) -> Prediction:
-    """Segment ``image``: directly when it fits in one ``window``, else with :func:`seggal.tiling.segment_tiled`
-    (the paper's overlap: steps of 3/4 of the window).
+                  window: int | None = None) -> Prediction:
+    """Segment ``image``: directly when it fits in one window, else with :func:`segment_tiled`.
 
-    ``progress(done, total)`` is called per window (once for a single window).
+    The window and step are the segmenter's :attr:`~seggal.backends.base.Segmenter.preprocessing` (the
+    paper's 256 / 192 unless its checkpoint records others); a ``window`` given here overrides the window
+    and steps by 3/4 of it (the paper's overlap). ``progress(done, total)`` is called per window (once for
+    a single window).
     """
+    record = segmenter.preprocessing
+    step = record.step if window is None else max(1, window * STEP // WINDOW)
+    window = record.window if window is None else window
     if max(image.shape) <= window:
         prediction = segmenter.predict(image)
         if progress is not None:
             progress(1, 1)
         return prediction
-    return segment_tiled(segmenter, image, window=window, step=max(1, window * STEP // WINDOW), progress=progress)
+    return segment_tiled(segmenter, image, window=window, step=step, progress=progress)

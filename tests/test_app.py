@@ -38,6 +38,8 @@ def test_guideline_page_recommends_from_the_published_scores():
     TissueNet nuclei (dual); Figure 6's list is top 3 overall ∪ top 3 accuracy (see test_ranking)."""
     at = _page("pages/guideline.py")
     assert at.title[0].value == "Guideline"
+    assert not at.success and "Recommend" in at.info[0].value  # nothing recommended before an answer
+    at.sidebar.button[0].click().run()
     assert "Use Cellpose" in at.success[0].value and "tissuenet-nuclei-dual" in at.success[0].value
     metrics = {m.label: m.value for m in at.metric}
     assert (metrics["Accuracy"], metrics["Usability"]) == ("0.83", "0.67")

@@ -3,11 +3,12 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import tifffile
 
-from seggal.backends import default_method
+from seggal.gallery import default_method, entries, ready_entry
 from seggal.cli import main
 from seggal.data.synthetic import synthetic_tissue
 from seggal.io import read_labels, read_scores
@@ -52,7 +53,7 @@ def test_segment_errors_are_clear(tmp_path, capsys, monkeypatch):
     assert "Cellpose's published 'nuclei' weights are not in" in capsys.readouterr().err  # offline: says how to get them
     monkeypatch.delenv("SEGGAL_SAM_CHECKPOINT", raising=False)
     assert main(["segment", str(tmp_path / "img.tif"), "--method", "sam", "--out", str(tmp_path / "o")]) == 2
-    assert "method sam has no weights here: pass --checkpoint" in capsys.readouterr().err
+    assert "method sam has no weights here for tissuenet-nuclei-nuclear: pass --checkpoint" in capsys.readouterr().err
     assert main(["segment", str(tmp_path / "img.tif"), "--nuclear-channel", "2", "--out", str(tmp_path / "o")]) == 2
     assert "nuclear channel 2 does not exist" in capsys.readouterr().err
     assert main(["segment", str(tmp_path), "--out", str(tmp_path / "x.tif")]) == 2
@@ -74,14 +75,16 @@ def test_methods_json_lists_every_method_with_its_availability():
         status = availability(m)
         assert (rows[m.id]["available"], rows[m.id]["reason"]) == (status.available, status.reason)
         assert rows[m.id]["backend"] == m.backend and rows[m.id]["attention"] == m.attention
-    assert rows["baseline"]["offline"] and rows["baseline"]["available"]
+        assert rows[m.id]["ready"] == (ready_entry(m, "tissuenet-nuclei-nuclear") is not None)
+    assert rows["baseline"]["ready"] and rows["baseline"]["available"]
     text = subprocess.run([sys.executable, "-m", "seggal", "methods"], capture_output=True, text=True).stdout
-    assert "Python < 3.11" in text and f"default for `segment`: {default_method()}" in text
+    assert "Python < 3.11" in text
+    assert f"default for `segment` on tissuenet-nuclei-nuclear: {default_method()}" in text
 
 
 def test_a_checkpoint_folder_names_its_method(tmp_path, capsys):
     from seggal.backends.baseline import BaselineSegmenter, WatershedSettings
-    from seggal.hub import write_checkpoint
+    from seggal.checkpoint import write_checkpoint
 
     folder = write_checkpoint(tmp_path / "ckpt", BaselineSegmenter(WatershedSettings(seed_spacing=0.5)),
                               {"method": "baseline", "task": "tissuenet-nuclei-nuclear", "training_set": "All"})
@@ -160,3 +163,35 @@ def test_an_existing_symlink_in_out_is_replaced_not_written_through(tmp_path, ca
     assert elsewhere.read_text() == "precious"
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["img_labels.scores.csv", "img_labels.tif",
                                                                    "segment_report.csv"]
+
+
+def test_the_cli_and_the_segment_page_agree_on_the_default_model(tmp_path, capsys):
+    """One policy (seggal.gallery): `segment` on a one-channel image, `methods`, `segment --help` and the
+    Segment page's preselection name the same method and checkpoint."""
+    from streamlit.testing.v1 import AppTest
+
+    pixels, _, _ = synthetic_tissue((96, 96), "Breast", seed=5)
+    one = (pixels[:, :, 0] * 1000).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "one.tif", one)
+    assert main(["segment", str(tmp_path / "one.tif"), "--out", str(tmp_path / "o")]) == 0
+    printed = capsys.readouterr().out
+    method = default_method("tissuenet-nuclei-nuclear")
+    entry = ready_entry(method, "tissuenet-nuclei-nuclear")
+    assert f"method {method} ({entry.label}), task tissuenet-nuclei-nuclear" in printed
+    assert main(["methods"]) == 0
+    assert f"default for `segment` on tissuenet-nuclei-nuclear: {method}" in capsys.readouterr().out
+
+    import io
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=180).run()
+    at.switch_page("pages/segment.py").run()
+    buffer = io.BytesIO()
+    tifffile.imwrite(buffer, one)
+    at.file_uploader(key="seg_upload").set_value(("one.tif", buffer.getvalue(), "image/tiff")).run()
+    assert not at.exception
+    assert at.selectbox(key="seg_task").value == "tissuenet-nuclei-nuclear"
+    assert at.selectbox(key="seg_method").value == method
+    assert at.selectbox(key="seg_checkpoint").value == entry.reference
+    assert at.selectbox(key="seg_checkpoint").options[0] == entry.label
+    ready = {m.id for m in METHODS if ready_entry(m, "tissuenet-nuclei-nuclear") is not None}
+    marked = {m.id for m, label in zip(METHODS, at.selectbox(key="seg_method").options) if label.endswith("— ready")}
+    assert marked == ready and all(entries(m, "tissuenet-nuclei-nuclear")[0].ready for m in ready)

@@ -69,7 +69,10 @@ def test_nothing_is_recommended_before_an_answer():
     rec = recommend(Answers())
     _check_page(at, rec)
     # the default tissue "other" is no answer: no note about it, only the rules' caveats
-    assert rec.caveat("unmeasured_tissue") is None and [w.value for w in at.warning] == list(explain(rec).caveats)
+    weights = [] if rec.choice.available else [f"{rec.choice.name} has no weights on this machine: "
+                                               f"{rec.choice.availability_reason}."]
+    assert rec.caveat("unmeasured_tissue") is None
+    assert [w.value for w in at.warning] == list(explain(rec).caveats) + weights
 
 
 @pytest.mark.parametrize("query", [

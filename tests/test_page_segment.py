@@ -269,7 +269,7 @@ def test_real_example_names_its_licence_and_is_segmented_and_scored(tmp_path, mo
     assert at.selectbox(key="seg_task").value == "tissuenet-nuclei-nuclear"
     # the default is the model shipped in seggal/models/default (StarDist), which beats the baseline here
     assert at.selectbox(key="seg_method").value == "stardist"
-    from seggal.hub import EMBEDDED_DEFAULT
+    from seggal.gallery import EMBEDDED_DEFAULT
 
     assert at.selectbox(key="seg_checkpoint").value == str(EMBEDDED_DEFAULT)
     assert any("shipped default" in option for option in at.selectbox(key="seg_checkpoint").options)

@@ -8,7 +8,7 @@ synthetic validation split. Then the trained model and the classical baseline ar
 annotated nuclei image that an installed package ships (the 2018 Data Science Bowl image of the
 ``stardist`` package, :func:`seggal.examples.load_example` ``"dsb2018-nuclei"``) with
 :func:`seggal.metrics.evaluate`, through the same tiled :func:`seggal.tiling.segment_image` the Segment
-page uses. The checkpoint is copied to :data:`seggal.hub.EMBEDDED_DEFAULT` only when it scores higher than
+page uses. The checkpoint is copied to :data:`seggal.gallery.EMBEDDED_DEFAULT` only when it scores higher than
 the baseline **and** its folder is at most ``--max-mb``; either way the report (both scores) is printed as
 JSON and kept as ``comparison.json`` in the run folder (and in the shipped model).
 
@@ -24,13 +24,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-from seggal import hub
+from seggal import checkpoint, gallery
 from seggal.metrics import METRICS
 
 #: The shipped model: StarDist's U-Net at a quarter of its default width (16 base filters, ~0.37 M
 #: parameters, ~1.5 MB of float32 weights).
 DEFAULT_ARCH = {"unet_n_filter_base": 16}
-REAL_IMAGE = "dsb2018-nuclei (stardist/data/images/img2d.tif + stardist/data/masks/mask2d.tif)"
+REAL_IMAGE = "dsb2018-nuclei (stardist/data/images/img2d.tif + stardist/data/images/mask2d.tif)"
 
 
 def score_on_real_nuclei(segmenter) -> dict:
@@ -57,8 +57,8 @@ def calibrated(best: Path, data: str, task: str, device: str | None) -> tuple[Pa
     (``best-calibrated``), and the thresholds; ``best`` itself when the backend cannot calibrate."""
     from seggal.data.tasks import load_task
 
-    segmenter, _ = hub.load_checkpoint(best, device=device)
-    if not hasattr(segmenter, "calibrate"):
+    segmenter, _ = gallery.load_checkpoint(best, device=device)
+    if not segmenter.calibratable:
         return best, None
     thresholds = segmenter.calibrate(load_task(data, task, split="val"))
     out = best.parent / "best-calibrated"
@@ -66,7 +66,7 @@ def calibrated(best: Path, data: str, task: str, device: str | None) -> tuple[Pa
         staged = Path(staging) / "model"
         shutil.copytree(best, staged)
         segmenter.save(staged)  # new backend.json (thresholds); same weights
-        hub.replace_dir(staged, out)
+        checkpoint.replace_dir(staged, out)
     return out, thresholds
 
 
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         *(["--device", args.device] if args.device else []), *(["--resume"] if args.resume else []),
     ]))
     model, thresholds = calibrated(run.best, args.data, task, args.device)
-    trained, _ = hub.load_checkpoint(model, device=args.device)
+    trained, _ = gallery.load_checkpoint(model, device=args.device)
     report = {
         "image": REAL_IMAGE,
         "trained": {"method": args.method, "arch": json.loads(args.arch), "data": args.data,
@@ -127,12 +127,12 @@ def main(argv: list[str] | None = None) -> int:
     text = json.dumps(report, indent=2) + "\n"
     (args.out / "comparison.json").write_text(text, encoding="utf-8")
     if report["shipped"]:
-        hub.EMBEDDED_DEFAULT.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=hub.EMBEDDED_DEFAULT.parent) as staging:
+        gallery.EMBEDDED_DEFAULT.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=gallery.EMBEDDED_DEFAULT.parent) as staging:
             staged = Path(staging) / "default"
             shutil.copytree(model, staged)
             (staged / "comparison.json").write_text(text, encoding="utf-8")
-            hub.replace_dir(staged, hub.EMBEDDED_DEFAULT)
+            checkpoint.replace_dir(staged, gallery.EMBEDDED_DEFAULT)
     print(text, end="")
     return 0
 

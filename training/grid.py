@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from seggal import hub
+from seggal import checkpoint, gallery, hub
 from seggal.errors import SegGalError
 from seggal.methods import availability, get_method
 from seggal.metrics import METRICS
@@ -83,7 +83,7 @@ def standardised_hours(hours: float, batch_size: int, *, epochs: int | None = No
 def job_state(job: Job, out_root: Path) -> str:
     """``done`` (best/ is a complete checkpoint), ``todo``, ``untrained`` (used as published),
     ``blocked: …`` or ``unavailable: …`` (cannot run in this installation)."""
-    if hub.is_complete(out_root / job.name / "best"):
+    if checkpoint.is_complete(out_root / job.name / "best"):
         return "done"
     method = get_method(job.method)
     if method.paper.epochs is None and method.paper.iterations is None:
@@ -133,9 +133,9 @@ def timings(job_list: list[Job], out_root: Path) -> pd.DataFrame:
     rows = []
     for job in job_list:
         folder = out_root / job.name / "best"
-        if not hub.is_complete(folder):
+        if not checkpoint.is_complete(folder):
             continue
-        t = hub.read_config(folder).get("training", {})
+        t = checkpoint.read_config(folder).get("training", {})
         rows.append({"method_id": job.method, "task": job.task, "training_set": job.training_set,
                      "hours": t.get("hours"), "standardised_hours": t.get("standardised_hours"),
                      "batch_size": t.get("batch_size"), "epochs": t.get("epochs"),
@@ -152,9 +152,9 @@ def per_tissue(job_list: list[Job], out_root: Path, data: str, device: str | Non
     rows = []
     for job in job_list:
         folder = out_root / job.name / "best"
-        if not hub.is_complete(folder):
+        if not checkpoint.is_complete(folder):
             continue
-        segmenter, _ = hub.load_checkpoint(folder, device=device)
+        segmenter, _ = gallery.load_checkpoint(folder, device=device)
         view = load_task(data, job.task, split="test", training_set="All")
         preds = [segmenter.predict(s.image) for s in view]
         groups = {"All": list(range(len(view)))}
@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("train_options", nargs=argparse.REMAINDER,
                    help="after '--': passed to training.train (e.g. -- --epochs 1 --max-iters 2)")
     args = p.parse_args(argv)
-    out_root = args.out or hub.checkpoints_dir()
+    out_root = args.out or gallery.checkpoints_dir()
     options = [o for o in args.train_options if o != "--"]
     try:
         job_list = jobs(methods=args.method, tasks=args.task, training_sets=args.train_set)

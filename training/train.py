@@ -13,7 +13,7 @@ iterations, converted to epochs as E = I·B/N — batch size, learning rate); ``
 Every epoch the model is scored on the validation split with :func:`seggal.metrics.evaluate`; ``<out>/last``
 holds the latest epoch (plus ``training_state.json``: epochs done, best score, history, seed, training
 seconds), ``<out>/best`` the best one by validation accuracy (the mean of mAP, AP50, AP75, AR50, AR75).
-Both are complete checkpoint folders (:mod:`seggal.hub`), written atomically, so a run killed at any
+Both are complete checkpoint folders (:mod:`seggal.checkpoint`), written atomically, so a run killed at any
 moment restarts with ``--resume`` from the last finished epoch. The untrained network is initialised
 from ``--seed``, and epoch ``e`` draws its randomness from seed ``seed + e`` (``FitSettings.seed`` and
 the global numpy / torch generators), so a resumed run replays exactly the epochs it missed. Before the first epoch the segmenter builds its training state
@@ -50,7 +50,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from seggal import hub
+from seggal import checkpoint, hub
 from seggal.errors import SegGalError
 from seggal.methods import Method, get_method
 from seggal.metrics import METRICS
@@ -310,8 +310,8 @@ def train(args: argparse.Namespace) -> TrainResult:
     device = dist.device
     out: Path = args.out
     last, best = out / "last", out / "best"
-    hub.recover_dir(last)
-    hub.recover_dir(best)
+    checkpoint.recover_dir(last)
+    checkpoint.recover_dir(best)
     resuming = args.resume and (last / STATE_FILE).is_file()
     if (last / STATE_FILE).is_file() and not args.resume:
         raise SegGalError(f"{last}: a run already exists here; pass --resume to continue it or choose another --out")
@@ -388,8 +388,8 @@ def train(args: argparse.Namespace) -> TrainResult:
             if optimizer is not None:
                 extra[OPTIMIZER_FILE] = optimizer_bytes(optimizer)
             if improved:
-                hub.write_checkpoint(best, segmenter, meta(epoch))
-            hub.write_checkpoint(last, segmenter, meta(epoch), extra=extra)
+                checkpoint.write_checkpoint(best, segmenter, meta(epoch))
+            checkpoint.write_checkpoint(last, segmenter, meta(epoch), extra=extra)
             synced = f"; parameters identical on {dist.world} ranks (sha1 {digest[:12]})" if dist.world > 1 else ""
             print(f"epoch {epoch}/{epochs} loss {loss:.4f} val accuracy {scores['accuracy']:.4f}"
                   f"{' (best)' if improved else ''}{synced}", flush=True)

@@ -1,7 +1,8 @@
 """``python -m seggal segment IMAGE_OR_FOLDER --out PATH``: label images from any installed method.
 
-The default method is the most accurate one (the paper's published accuracy) that runs offline in this
-installation (:func:`seggal.backends.default_method`); ``--help`` names it. Images larger than one
+The default method, and the checkpoint a method runs with, are :mod:`seggal.gallery`'s policy (the same
+as the Segment page's): the most accurate method (the paper's published accuracy for the task) that is
+ready here — its weights on this machine (:func:`seggal.gallery.default_method`); ``--help`` names it. Images larger than one
 256-pixel window are segmented window by window and stitched (:func:`seggal.tiling.segment_image`).
 Labels are written as TIFFs (:func:`seggal.io.write_labels`, atomically: an existing file or symlink is
 replaced, never written through): ``--out`` is a ``.tif`` file for one image, else a folder receiving
@@ -38,14 +39,15 @@ def _channel(text: str) -> int | str | None:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from seggal.backends import default_method
+    from seggal.gallery import DEFAULT_TASK, default_method
 
     default = default_method()
     p = sub.add_parser(
         "segment", help=f"segment an image or a folder of images (default method here: {default})",
         description="Segment cells or nuclei and write integer label TIFFs. Default method: the most accurate "
-                    f"method (published accuracy) that runs offline in this installation — now {default!r} "
-                    "(re-checked for the task at run time; see `python -m seggal methods`).",
+                    "method (published accuracy for the task) whose weights are on this machine — now "
+                    f"{default!r} for the default channels ({DEFAULT_TASK}; re-checked for the task the channels "
+                    "give at run time; see `python -m seggal methods --task TASK`).",
     )
     p.add_argument("source", metavar="IMAGE_OR_FOLDER", type=Path, help="an image file (TIFF/PNG/JPG/NPY) or a folder of them")
     p.add_argument("--method", help=f"method id or name (default: the checkpoint's method, else {default})")
@@ -126,7 +128,9 @@ def _write_report(path: Path, rows: list[dict]) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from seggal.backends import build, default_method, offline_checkpoint
+    from seggal import gallery
+    from seggal.backends import build
+    from seggal.checkpoint import read_config, resolve_checkpoint
     from seggal.distributed import Recipe, cli_channels, engine_needed, run_cli
     from seggal.tiling import segment_image
     from seggal.errors import SegGalError
@@ -144,25 +148,26 @@ def run(args: argparse.Namespace) -> int:
     if args.method:
         method = get_method(args.method)
     elif checkpoint:  # a SegGal checkpoint names its method
-        from seggal.hub import read_config, resolve_checkpoint
-
         checkpoint = resolve_checkpoint(checkpoint)
         method = get_method(read_config(checkpoint)["method"])
     else:
-        method = get_method(default_method(task.id))
-    checkpoint = checkpoint or offline_checkpoint(method, task.id)
-    if checkpoint is None and method.backend == "cellpose":
-        checkpoint = "nuclei" if target == "nuclei" else "cyto3"  # Cellpose's published models (downloaded once)
-    if checkpoint is None:
-        raise SegGalError(f"method {method.id} has no weights here: pass --checkpoint (a checkpoint folder or a Hub "
-                          "reference org/name[@revision]); `python -m seggal methods` lists what runs offline")
+        method = get_method(gallery.default_method(task))
+    if checkpoint:
+        reference, used = str(checkpoint), str(checkpoint)
+    else:  # the gallery's choice: the first ready entry, else one that downloads (Cellpose's published weights)
+        entry = next((e for e in gallery.entries(method, task) if e.state != "unavailable"), None)
+        if entry is None:
+            raise SegGalError(f"method {method.id} has no weights here for {task.id}: pass --checkpoint (a checkpoint "
+                              "folder or a Hub reference org/name[@revision]); `python -m seggal methods` lists what "
+                              "is ready here")
+        reference, used = entry.reference, entry.label
     if engine_needed(args.source, args.cluster, args.block):  # Dask, blocks, OME-Zarr / microscope files
-        return run_cli(args.source, args.out, Recipe(method.id, str(checkpoint) if checkpoint else None, args.device,
-                                                     target), channels, args.cluster, args.workers, args.block)
+        return run_cli(args.source, args.out, Recipe(method.id, reference or None, args.device, target), channels,
+                       args.cluster, args.workers, args.block)
     files = _inputs(args.source)
     outputs = _outputs(files, args.source, args.out)
-    segmenter = build(method, checkpoint or None, device=args.device, target=target)
-    print(f"method {method.id}" + (f" ({checkpoint})" if checkpoint else "") + f", task {task.id}, {len(files)} image(s)")
+    segmenter = build(method, reference or None, device=args.device, target=target)
+    print(f"method {method.id} ({used}), task {task.id}, {len(files)} image(s)")
     folder = args.source.is_dir()
     rows = []
     with tqdm(total=len(files), unit="image", disable=len(files) == 1) as bar:

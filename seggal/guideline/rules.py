@@ -2,7 +2,7 @@
 records (no prose: :mod:`seggal.guideline.explanations` words them).
 
 Pure: :func:`recommend` reads only the published scores table (or the one it is given) and asks
-``runs_here`` (default :func:`seggal.methods.availability`) which methods run in this installation; the
+``runs_here`` (default :func:`seggal.gallery.runs_here`: weights on this machine) which methods run here; the
 same answers give an equal result.
 
 What is computed from the scores table and what is cited from the paper:
@@ -49,7 +49,8 @@ from typing import TYPE_CHECKING
 
 from seggal.errors import SegGalError
 from seggal.guideline.answers import OTHER, Answers, match_tissue, tissue_given
-from seggal.methods import Availability, availability, get_method
+from seggal.gallery import runs_here as ready_here
+from seggal.methods import Availability, get_method
 from seggal.ranking import PUBLISHED_TIE
 from seggal.tasks import TASKS, Task, find_task, get_task
 
@@ -423,14 +424,14 @@ def scenario_task(answers: Answers) -> tuple[Task, str, tuple[str, ...]]:
 
 
 def _rows(tables: _Tables, task: Task, weights: Weights,
-          runs_here: Callable[[str], Availability]) -> tuple[list[MethodRow], list[MethodRow], list[Tie]]:
+          runs_here: Callable[[str, str], Availability]) -> tuple[list[MethodRow], list[MethodRow], list[Tie]]:
     """(SegGal's ranking, Figure 6 rows, ties of the best accuracy and of the pick) for one task."""
     records = tables.scenario[task.id]
     best = max(r["accuracy"] for r in records)
     figure6 = tables.figure6[task.id]
     rows = []
     for r in records:
-        avail = runs_here(r["method_id"])
+        avail = runs_here(r["method_id"], task.id)
         score = weights.accuracy * r["accuracy"] + weights.usability * r["usability"] + weights.training_time * r["scalability"]
         rows.append(MethodRow(
             method=r["method_id"], name=r["method"], accuracy=float(r["accuracy"]),
@@ -560,10 +561,11 @@ def _caveats(tables: _Tables, answers: Answers, task: Task, approach: str, tissu
 
 
 def recommend(answers: Answers, scores: pd.DataFrame | None = None,
-              runs_here: Callable[[str], Availability] = availability) -> Recommendation:
+              runs_here: Callable[[str, str], Availability] = ready_here) -> Recommendation:
     """Answers → :class:`Recommendation` (default: the published scores, ``seggal.results.load_scores``).
 
-    ``runs_here``: method id → :class:`seggal.methods.Availability` (whether it runs in this installation).
+    ``runs_here``: (method id, task id) → :class:`seggal.methods.Availability`: whether it runs that task
+    here (default :func:`seggal.gallery.runs_here`: a ready checkpoint, weights on this machine).
     """
     if not isinstance(answers, Answers):
         raise SegGalError(f"recommend() needs an Answers, not {type(answers).__name__}")

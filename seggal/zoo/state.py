@@ -21,10 +21,11 @@ from seggal.methods import availability
 
 
 def _ready(table: pd.DataFrame) -> list[bool]:
-    from seggal.hub import _cached_repos, find_local, repo_id, repo_name
+    from seggal.gallery import find_local  # TODO(zoo → gallery): the gallery's catalogue hook replaces this module
+    from seggal.hub import cached_repos, repo_id, repo_name
     from seggal.zoo.download import hub_cache
 
-    cached = _cached_repos(hub_cache())
+    cached = cached_repos(hub_cache())
     keys = list(zip(table["method_id"], table["task"], table["training_set"]))
     return [repo_id(*k) in cached or find_local(repo_name(*k)) is not None for k in keys]
 
