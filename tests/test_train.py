@@ -324,8 +324,9 @@ def _truncate(name: str):
     (_edit_state(lambda s: s.update(epoch="abc", history={})), "'epoch', 'history' missing or of the wrong type"),
     (_edit_state(lambda s: s.pop("files")), "'files' missing or of the wrong type"),
     (lambda last: (last / "config.json").unlink(), "config.json not found"),
+    (lambda last: (last / train.STATE_FILE).unlink(), f"{train.STATE_FILE} is missing"),
     (_edit_state(lambda s: s.update(epoch=99)), "says 99 epoch(s) done, but this run has 2"),
-], ids=["truncated-weights", "truncated-optimizer", "corrupt-state", "state-types", "no-hashes", "no-config",
+], ids=["truncated-weights", "truncated-optimizer", "corrupt-state", "state-types", "no-hashes", "no-config", "no-state",
         "epoch-beyond-epochs"])
 def test_resume_refuses_a_damaged_last_checkpoint_and_points_to_best(one_epoch, tmp_path, data, damage, reason):
     code, err = _resume_broken(one_epoch, tmp_path, data, damage)

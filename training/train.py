@@ -346,6 +346,8 @@ def resume_state(last: Path, config: TrainConfig, epochs: int) -> tuple[dict, li
     if found != want:
         raise refuse(f"it holds a run of {found}, not {want}")
     path = last / STATE_FILE
+    if not path.is_file():
+        raise refuse(f"{STATE_FILE} is missing")
     try:
         state = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
