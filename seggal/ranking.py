@@ -5,7 +5,9 @@
   standard-normal cumulative distribution function → (0, 1);
 * scalability = 1 − mean of the normalised running times of three task groups: TissueNet nuclei (mean
   of its dual and nuclear tasks' T_s), TissueNet whole cell (mean of its two tasks), LIVECell;
-* overall = mean of the five task accuracies, the averaged usability score and the scalability score.
+* overall = mean of the five task accuracies, the averaged usability score and the scalability score;
+* the running time that enters scalability is the paper's *standardised* time T_s
+  (:func:`standardised_hours`, Methods, "Scalability"), which training records for every run.
 
 The published ``usability`` column is already the averaged normalised usability score, so it enters as
 is. A *scenario* score (Figure 6) is the same equal-weight mean restricted to one task: that task's
@@ -17,8 +19,31 @@ from __future__ import annotations
 import pandas as pd
 from scipy.special import ndtr  # standard-normal CDF; lighter to import than scipy.stats
 
+from seggal.errors import SegGalError
 from seggal.results import all_tissue_scores
 from seggal.tasks import TASKS, get_task
+
+
+def standardised_hours(hours: float, batch_size: int, *, epochs: int | None = None,
+                       iterations: int | None = None, n_images: int | None = None) -> float:
+    """The paper's standardised running time T_s (Methods, "Scalability"), in the unit of ``hours``.
+
+    Epoch-based training: T_s = T × B/8 × 50/E. Iteration-based (``iterations`` given, with the number
+    of training images ``n_images``): T_s = T × B/8 × 50·N/(I·B), with B the batch size, E the epochs,
+    I the iterations and N the training images — the formulas exactly as the paper writes them (the
+    iteration form is the epoch form with E = I·B/N epochs).
+    """
+    if hours < 0 or batch_size <= 0:
+        raise SegGalError(f"standardised time: need hours >= 0 and batch size > 0, got {hours}, {batch_size}")
+    if iterations is not None:
+        if iterations <= 0 or n_images is None or n_images <= 0:
+            raise SegGalError("standardised time: iterations and the number of training images must be > 0, "
+                              f"got {iterations}, {n_images}")
+        return hours * batch_size / 8 * 50 * n_images / (iterations * batch_size)
+    if epochs is None or epochs <= 0:
+        raise SegGalError(f"standardised time: give epochs > 0, or iterations and the number of training images, "
+                          f"got epochs={epochs}")
+    return hours * batch_size / 8 * 50 / epochs
 
 
 def normalise(values: pd.Series) -> pd.Series:
@@ -108,5 +133,5 @@ def figure6_methods(scores: pd.DataFrame | None, task: str, top: int = 3) -> lis
     return [m for m in table.index if m in chosen]
 
 
-__all__ = ["PUBLISHED_TIE", "normalise", "scalability", "rank_table", "scenario_scores", "figure6_methods",
-           "tied_with_best"]
+__all__ = ["PUBLISHED_TIE", "standardised_hours", "normalise", "scalability", "rank_table", "scenario_scores",
+           "figure6_methods", "tied_with_best"]

@@ -21,7 +21,7 @@ def test_tiny_run_reports_both_scores_on_the_real_image_and_ships_nothing(tmp_pa
     monkeypatch.setattr(gallery, "EMBEDDED_DEFAULT", shipped)
     out = tmp_path / "run"
     arch = json.dumps({"unet_n_filter_base": 8, "unet_n_depth": 2, "n_rays": 16})
-    assert default_model.main(["--out", str(out), "--arch", arch, "--epochs", "1", "--max-iters", "1",
+    assert default_model.main(["--out", str(out), "--arch", arch, "--epochs", "1", "--steps-per-epoch", "1",
                                "--batch-size", "2", "--max-mb", "0.01"]) == 0
     text = (out / "comparison.json").read_text()
     assert capsys.readouterr().out.endswith(text)  # after the training log, the report

@@ -10,10 +10,14 @@ import csv
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from scipy.stats import norm
 
+from seggal.errors import SegGalError
 from seggal.methods import get_method
-from seggal.ranking import figure6_methods, normalise, rank_table, scalability, scenario_scores
+from seggal.ranking import (figure6_methods, normalise, rank_table, scalability, scenario_scores,
+                            standardised_hours)
 from seggal.results import PUBLISHED_SCORES
 
 TASK_IDS = ("tissuenet-nuclei-dual", "tissuenet-nuclei-nuclear", "tissuenet-wholecell-dual",
@@ -125,3 +129,31 @@ def test_figure6_keeps_every_method_tied_at_the_accuracy_cut():
     accuracy = rank_table().set_index("method")[task]
     third = accuracy.sort_values(ascending=False).iloc[2]
     assert set(accuracy[accuracy >= third - 0.01 - 1e-9].index) <= set(chosen)
+
+
+def test_standardised_time_epochs_follows_the_papers_formula():
+    # T_s = T × B/8 × 50/E: 2 h at batch 16 for 100 epochs → 2 × 2 × 0.5
+    assert standardised_hours(2.0, 16, epochs=100) == pytest.approx(2.0)
+    # Cellpose's paper settings (B = 8, E = 500): T_s = T / 10
+    assert standardised_hours(25.0, 8, epochs=500) == pytest.approx(2.5)
+
+
+def test_standardised_time_iterations_follows_the_papers_formula():
+    # T_s = T × B/8 × 50N/(I×B): Centermask2 (B = 32, I = 100 000) on N = 2 580 images for 10 h
+    assert standardised_hours(10.0, 32, iterations=100_000, n_images=2580) == pytest.approx(
+        10.0 * 32 / 8 * 50 * 2580 / (100_000 * 32))
+
+
+@given(hours=st.floats(0.01, 100), batch=st.integers(1, 64), n=st.integers(1, 5000), epochs=st.integers(1, 500))
+def test_iteration_form_equals_epoch_form_at_the_same_number_of_epochs(hours, batch, n, epochs):
+    iterations = epochs * n  # I iterations of batch B see I·B/N epochs of N images
+    assert standardised_hours(hours, batch, iterations=iterations, n_images=n) == pytest.approx(
+        standardised_hours(hours, batch, epochs=iterations * batch / n))
+
+
+def test_standardised_time_rejects_bad_input():
+    for kwargs in ({"epochs": 0}, {"iterations": 10}, {}, {"iterations": 0, "n_images": 5}):
+        with pytest.raises(SegGalError, match="standardised time"):
+            standardised_hours(1.0, 8, **kwargs)
+    with pytest.raises(SegGalError):
+        standardised_hours(-1.0, 8, epochs=5)
