@@ -15,6 +15,7 @@ import streamlit as st
 
 from seggal import gallery
 from seggal.backends.device import pick_device
+from seggal.channel_names import suggest_channels
 from seggal.errors import SegGalError
 from seggal.examples import EXAMPLES, load_example
 from seggal.export import label_tiff
@@ -25,8 +26,9 @@ from seggal.morphology import cell_table
 from seggal.sweeps import best_step, erode, expand, sweep
 from seggal.tasks import TASKS, get_task
 from seggal.upload import (
-    ERROR_CLASSES, UPLOAD_TYPES, default_mapping, downloads, downsample, error_rgb, fitting_task, limits, load_plane,
-    make_image, n_cells, overlay, preview_rgb, read_ground_truth, to_pixels,
+    CLI_ONLY_TYPES, ERROR_CLASSES, UPLOAD_TYPES, cli_command, default_mapping, downloads, downsample, error_rgb,
+    file_metadata, fitting_task, intensity_warning, limits, load_plane, make_image, n_cells, overlay,
+    preview_description, preview_rgb, read_ground_truth, to_pixels,
 )
 
 S = st.session_state
@@ -88,11 +90,20 @@ def _safe_segment(method: str, checkpoint: str, image, task: str, label: str) ->
 
 # ------------------------------------------------------------------------------------ session state
 
-def _new_image(name: str, pixels, planes: int = 1, ground_truth=None, source: str = "", mapping=None) -> None:
+def _new_image(name: str, pixels, planes: int = 1, ground_truth=None, source: str = "", mapping=None,
+               metadata=None) -> None:
     """Make ``pixels`` ((H, W, C) float32, plane 1 of a file holding ``planes``) this session's image;
-    forget results of the previous one. The decoded file itself is not kept."""
+    forget results of the previous one. The decoded file itself is not kept. ``metadata``
+    (:class:`seggal.upload.FileMetadata`): the file's channel names (a suggested mapping when they name
+    the stains) and pixel size."""
+    names = metadata.channel_names if metadata and len(metadata.channel_names) == pixels.shape[2] else ()
+    suggested = suggest_channels(names) if names else (None, None)
+    from_names = mapping is None and suggested != (None, None)
     S["seg_image_id"] = S.get("seg_image_id", 0) + 1
-    S["seg_source"] = {"name": name, "planes": planes, "note": source, "mapping": mapping}
+    S["seg_source"] = {"name": name, "planes": planes, "note": source,
+                       "mapping": suggested if from_names else mapping, "from_names": from_names,
+                       "channel_names": names, "pixel_size_um": metadata.pixel_size_um if metadata else None}
+    S["seg_pixel_size"] = float(metadata.pixel_size_um) if metadata and metadata.pixel_size_um else 0.0
     S["seg_gt"] = ground_truth
     for key in ("seg_result", "seg_compare", "seg_sweep", "seg_gt_error"):
         S.pop(key, None)
@@ -181,14 +192,16 @@ with right:
             S["seg_run_requested"] = True
 with left:
     upload_limits = limits(st.get_option("server.maxUploadSize"))
-    upload = st.file_uploader("Image: TIFF, PNG or JPG — 1 to 3 channels, 8/16-bit or float",
-                              type=list(UPLOAD_TYPES), key="seg_upload", help=upload_limits)
-    st.caption(upload_limits)
+    upload = st.file_uploader("Image: TIFF (OME-TIFF), PNG or JPG — 1 to 3 channels, 8/16-bit or float",
+                              type=[*UPLOAD_TYPES, *CLI_ONLY_TYPES], key="seg_upload", help=upload_limits)
+    st.caption(f"{upload_limits} Larger files, and {', '.join(t.upper() for t in CLI_ONLY_TYPES)}: segment "
+               f"them with the command line, block by block: `{cli_command('FILE', large=True)}`.")
     if upload is not None and upload.file_id != S.get("seg_upload_id"):
         S["seg_upload_id"] = upload.file_id
         S.pop("seg_upload_error", None)
         try:
-            _new_image(upload.name, *load_plane(upload.getvalue(), upload.name))
+            _new_image(upload.name, *load_plane(upload.getvalue(), upload.name),
+                       metadata=file_metadata(upload.getvalue(), upload.name))
         except SegGalError as err:
             _clear_image()
             S["seg_upload_error"] = str(err)
@@ -214,7 +227,17 @@ except SegGalError as err:
 n_channels = pixels.shape[2]
 guess = source["mapping"] or default_mapping(pixels, get_task(S.get("seg_task", TASKS[0].id)).input_channels)
 channel_options = [None, *range(n_channels)]
-channel_name = lambda c: "none" if c is None else f"channel {c + 1}"  # noqa: E731
+file_names = source.get("channel_names") or ()
+
+
+def channel_name(c: int | None) -> str:
+    """``channel 2 · E-cadherin`` (the file's name for it, when it has one)."""
+    if c is None:
+        return "none"
+    return f"channel {c + 1}" + (f" · {file_names[c]}" if c < len(file_names) and file_names[c] else "")
+
+
+
 if S.get("seg_nuclear", -1) not in channel_options or S.get("seg_membrane", -1) not in channel_options:
     S["seg_nuclear"], S["seg_membrane"] = guess  # a new image: its first mapping, and a task it can feed
     S["seg_task"] = fitting_task(S.get("seg_task", TASKS[0].id), *guess)
@@ -225,10 +248,21 @@ nuclear = map_nuclear.selectbox("Nuclear channel", channel_options, format_func=
 membrane = map_membrane.selectbox("Membrane / cytoplasm channel", channel_options, format_func=channel_name,
                                   key="seg_membrane")
 info.markdown(f"**{source['name']}** · {pixels.shape[0]} × {pixels.shape[1]} px · {n_channels} channel(s)")
+if source.get("from_names"):
+    chosen_names = [f"{role} = {channel_name(c)}" for role, c in zip(("nuclear", "membrane"), source["mapping"])
+                    if c is not None]
+    st.caption(f"Channels mapped from the file's channel names ({', '.join(file_names)}): "
+               f"{'; '.join(chosen_names)}. Change them above if that is wrong.")
+pixel_size = st.number_input("Pixel size (µm per pixel; 0 = unknown) — gives cell areas in µm²", min_value=0.0,
+                             max_value=1000.0, step=0.01, format="%.4f", key="seg_pixel_size")
+if source.get("pixel_size_um"):
+    st.caption(f"Pixel size {source['pixel_size_um']:.4g} µm read from the file's metadata.")
+pixel_size_um = pixel_size or None
 
 display = downsample(pixels)
 base_rgb = preview_rgb(display, nuclear, membrane)
-st.image(base_rgb, caption="Preview (percentile contrast; nuclear blue, membrane green)", width=min(512, display.shape[1]))
+st.image(base_rgb, caption=f"Preview (percentile contrast; {preview_description(nuclear, membrane, channel_name)})",
+         width=min(512, display.shape[1]))
 
 gt_upload = st.file_uploader("Ground truth (optional): a label image of the same size, 0 = background",
                              type=list(UPLOAD_TYPES), key="seg_gt_upload")
@@ -245,6 +279,12 @@ if S.get("seg_gt_error"):
 ground_truth = S.get("seg_gt")
 if ground_truth is not None:
     st.caption(f"Ground truth: {n_cells(ground_truth)} annotated cells.")
+    if gt_upload is not None:
+        if S.get("seg_gt_warning_id") != S.get("seg_gt_id"):  # checked once per uploaded file
+            S["seg_gt_warning_id"], S["seg_gt_warning"] = S.get("seg_gt_id"), intensity_warning(ground_truth,
+                                                                                                 gt_upload.name)
+        if S["seg_gt_warning"]:
+            st.warning(S["seg_gt_warning"])
 
 # ---- 2. model
 st.header("2 · Model")
@@ -279,6 +319,8 @@ if S.get("seg_checkpoint") not in checkpoints:
     S.pop("seg_checkpoint", None)
 checkpoint = checkpoint_col.selectbox("Checkpoint", list(checkpoints), format_func=checkpoints.get,
                                       key="seg_checkpoint", placeholder="none available here")
+if checkpoint is not None:
+    checkpoint_col.caption(checkpoints[checkpoint])  # the full label: the select box cuts long ones
 device = pick_device()
 method = get_method(method_id)
 st.caption(f"Runs on: **{'GPU (CUDA)' if device.startswith('cuda') else 'CPU'}** · {method.architecture}"
@@ -311,8 +353,12 @@ if result is None or result["image_key"] != S["seg_image_key"]:
 # ---- 3. result
 labels = result["labels"]
 st.header("3 · Result")
-if "table" not in result:
-    result["table"] = cell_table(labels)
+table_key = (pixel_size_um, file_names)
+if result.get("table_key") != table_key:  # per-cell table: morphology, intensity per channel, µm² when known
+    result["table"] = cell_table(labels, pixel_size_um=pixel_size_um, intensities=pixels,
+                                 channel_names=list(file_names) or None)
+    result["table_key"] = table_key
+    result.pop("files", None)
 table = result["table"]
 count = len(table)
 count_col, time_col = st.columns(2)
@@ -418,17 +464,25 @@ if compared:
             st.subheader(get_method(other["method"]).name)
             st.image(overlay(base_rgb, downsample(other["labels"], 1024), style, opacity), width="stretch")
             st.markdown(f"{n_cells(other['labels'])} cells · {other['seconds']:.1f} s")
-            if ground_truth is not None:
-                other.setdefault("scores_vs_gt", evaluate([ground_truth], [other["labels"]], [other["scores"]]))
-                st.dataframe({k: [round(other["scores_vs_gt"][k], 3)] for k in METRICS}, hide_index=True)
+    if ground_truth is not None:  # one row per method, every metric a column, full width: nothing cut off
+        rows = []
+        for other in compared:
+            other.setdefault("scores_vs_gt", evaluate([ground_truth], [other["labels"]], [other["scores"]]))
+            rows.append({"method": get_method(other["method"]).name, "cells": n_cells(other["labels"]),
+                         **{k: round(other["scores_vs_gt"][k], 3) for k in METRICS}})
+        st.dataframe(rows, hide_index=True, width="stretch", key="seg_compare_table")
 
 # ---- 7. downloads
 st.header("7 · Downloads")
 if "files" not in result:
-    result["files"] = downloads(labels, source["name"], result["scores"])
+    result["files"] = downloads(labels, source["name"], result["scores"], table)
 titles = {"tiff": "Label image (TIFF)", "scores": "Cell confidences (.scores.csv)", "coco": "COCO json",
-          "csv": "Per-cell table (CSV)", "roi": "ImageJ ROIs (zip)"}
+          "geojson": "QuPath (GeoJSON)", "csv": "Per-cell table (CSV)", "roi": "ImageJ ROIs (zip)"}
 offered = [(key, title) for key, title in titles.items() if key in result["files"]]
 for col, (key, title) in zip(st.columns(len(offered)), offered):
     file = result["files"][key]
     col.download_button(title, file.data, file_name=file.file_name, mime=file.mime, key=f"seg_download_{key}")
+st.caption("The per-cell table has size, shape, mean and integrated intensity per channel"
+           + (f" and area in µm² (at {pixel_size_um:g} µm/px)" if pixel_size_um else
+              " (enter the pixel size above for areas in µm²)")
+           + ". The GeoJSON opens in QuPath with File ▸ Import objects.")

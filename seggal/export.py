@@ -95,12 +95,15 @@ def to_coco(
     }
 
 
-def cell_csv(labels: np.ndarray, pixel_size_um: float | None = None) -> str:
+def cell_csv(labels: np.ndarray, pixel_size_um: float | None = None, intensities: np.ndarray | None = None,
+             channel_names=None) -> str:
     """Per-cell morphology (:func:`seggal.morphology.cell_table`, with ``area_um2`` when ``pixel_size_um``
-    is given) as CSV text, one row per instance."""
+    is given and mean / integrated intensity per channel with ``intensities`` (H, W, C) named by
+    ``channel_names``) as CSV text, one row per instance."""
     from seggal.morphology import cell_table
 
-    return cell_table(as_labels(labels), pixel_size_um=pixel_size_um).to_csv(index=False)
+    return cell_table(as_labels(labels), pixel_size_um=pixel_size_um, intensities=intensities,
+                      channel_names=channel_names).to_csv(index=False)
 
 
 def outlines(labels: np.ndarray) -> dict[int, np.ndarray]:

@@ -45,12 +45,27 @@ def _shape_measures(mask: np.ndarray) -> tuple[float, float]:
     return hull_perimeter / perimeter, e_small / e_large
 
 
-def cell_table(labels: np.ndarray, name: str = "labels", pixel_size_um: float | None = None):
+def intensity_columns(channel_names: Sequence[str]) -> list[str]:
+    """The per-channel columns :func:`cell_table` adds: ``mean_<name>`` and ``integrated_<name>`` per
+    channel (an empty name → ``channel_<i + 1>``; a repeated name gets ``_<i + 1>`` appended)."""
+    names, seen = [], set()
+    for i, name in enumerate(channel_names):
+        name = str(name).strip() or f"channel_{i + 1}"
+        name = f"{name}_{i + 1}" if name in seen else name
+        seen.add(name)
+        names.append(name)
+    return [f"{kind}_{name}" for name in names for kind in ("mean", "integrated")]
+
+
+def cell_table(labels: np.ndarray, name: str = "labels", pixel_size_um: float | None = None,
+               intensities: np.ndarray | None = None, channel_names: Sequence[str] | None = None):
     """One row per instance → DataFrame with columns label, size, convexity, elongation, centroid_y,
     centroid_x (int label and size, float the rest; empty table when there are no instances).
 
     With ``pixel_size_um`` (the side of a pixel in µm, e.g. :attr:`seggal.formats.LazyImage.pixel_size_um`
-    from the file's metadata) a column ``area_um2`` = size x pixel_size_um² is added."""
+    from the file's metadata) a column ``area_um2`` = size x pixel_size_um² is added. With ``intensities``
+    ((H, W) or (H, W, C) raw pixels of the segmented image) each channel adds its mean and integrated
+    (summed) intensity over the cell, named by ``channel_names`` (:func:`intensity_columns`)."""
     import pandas as pd
     from skimage.measure import regionprops
 
@@ -67,6 +82,20 @@ def cell_table(labels: np.ndarray, name: str = "labels", pixel_size_um: float | 
         if not pixel_size_um > 0:
             raise SegGalError(f"{name}: pixel size must be positive, got {pixel_size_um}")
         table["area_um2"] = table["size"] * float(pixel_size_um) ** 2
+    if intensities is not None:
+        pixels = np.asarray(intensities, np.float64)
+        pixels = pixels[:, :, None] if pixels.ndim == 2 else pixels
+        if pixels.ndim != 3 or pixels.shape[:2] != labels.shape:
+            raise SegGalError(f"{name}: intensities of shape {pixels.shape} do not match labels {labels.shape}")
+        names = list(channel_names) if channel_names else [""] * pixels.shape[2]
+        if len(names) != pixels.shape[2]:
+            raise SegGalError(f"{name}: {len(names)} channel name(s) for {pixels.shape[2]} channel(s)")
+        columns = intensity_columns(names)
+        flat, index = labels.ravel(), table["label"].to_numpy()
+        for c in range(pixels.shape[2]):
+            integrated = np.bincount(flat, weights=pixels[:, :, c].ravel(), minlength=labels.max() + 1)[index]
+            table[columns[2 * c]] = integrated / table["size"].to_numpy()
+            table[columns[2 * c + 1]] = integrated
     return table
 
 

@@ -6,17 +6,23 @@
 * :func:`n_planes` / :func:`to_pixels` — a Z-stack or multi-page file → one chosen plane; any 2-D image
   with 1-3 channels ((C, H, W) or (H, W, C), 8/16-bit or float) → (H, W, C) float32, blank images refused.
   :func:`load_plane` does both and keeps only the chosen float32 plane (what a session stores).
-* :func:`limits` — the upload limits in words, for the page.
+* :func:`limits` — the upload limits in words, for the page; :func:`cli_command` — the command line that
+  segments a file the page cannot take (too large, or a microscope format only the CLI reads).
+* :func:`file_metadata` — the channel names and pixel size (µm) an uploaded TIFF's metadata carries.
+* :func:`intensity_warning` — why an uploaded "ground truth" looks like an intensity image, not labels.
 * :func:`default_mapping` / :func:`make_image` — the channel mapping (which channel is nuclear, which is
   membrane) → a :class:`seggal.image.Image` carrying the channels a task's model reads.
-* :func:`preview_rgb`, :func:`overlay`, :func:`error_rgb`, :func:`downsample` — what the page shows:
+* :func:`preview_rgb` (and :func:`preview_description`, its caption), :func:`overlay`, :func:`error_rgb`, :func:`downsample` — what the page shows:
   (H, W, 3) uint8 RGB pictures.
-* :func:`downloads` — the result files (label TIFF, COCO json, per-cell CSV, ImageJ ROI zip) as bytes.
+* :func:`downloads` — the result files (label TIFF, COCO json, GeoJSON, per-cell CSV, ImageJ ROI zip) as
+  bytes.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +34,9 @@ from seggal.io import MAX_BYTES, MAX_PAGES, MAX_PIXELS, read_array, to_hwc
 
 #: File types the page accepts (st.file_uploader's ``type``).
 UPLOAD_TYPES = ("tif", "tiff", "png", "jpg", "jpeg")
+#: Microscope files that ``seggal segment`` reads (:mod:`seggal.formats`, bioio) but the page does not
+#: decode: the uploader takes them only to show the command line for them.
+CLI_ONLY_TYPES = ("czi", "lif", "nd2")
 #: Colour of each error-map class (Okabe-Ito palette, distinguishable with colour-blindness).
 ERROR_CLASSES = {
     1: ("true positive", (0, 158, 115)),
@@ -45,6 +54,9 @@ def decode(data: bytes, file_name: str) -> np.ndarray:
     Raises :class:`SegGalError` naming the file for anything else than a readable image of those types.
     """
     suffix = Path(file_name).suffix.lower().lstrip(".")
+    if suffix in CLI_ONLY_TYPES:
+        raise SegGalError(f"{file_name}: the page reads TIFF, PNG and JPG; segment this {suffix.upper()} file "
+                          f"with the command line: {cli_command(file_name)}")
     if suffix not in UPLOAD_TYPES:
         raise SegGalError(f"{file_name}: unsupported file type {suffix or '(none)'}; upload one of "
                           f"{', '.join(UPLOAD_TYPES).upper()}")
@@ -69,6 +81,92 @@ def limits(upload_mb: int) -> str:
     side = int(MAX_PIXELS ** 0.5)
     return (f"Files up to {upload_mb} MB; images up to {MAX_PIXELS:,} pixels per plane ({side} × {side}), "
             f"{MAX_PAGES:,} TIFF pages and {MAX_BYTES / 2**20:,.0f} MiB once decoded.")
+
+
+def cli_command(file_name: str, large: bool = False) -> str:
+    """The ``seggal segment`` command line for the file called ``file_name`` (labels written beside it as
+    ``<stem>_labels.tif``); ``large``: on a local Dask cluster, block by block (:mod:`seggal.distributed`)."""
+    stem = Path(file_name).name.split(".")[0] or "image"
+    command = f"python -m seggal segment {shlex.quote(file_name)} --out {shlex.quote(stem + '_labels.tif')}"
+    return command + (" --cluster local" if large else "")
+
+
+@dataclass(frozen=True)
+class FileMetadata:
+    """What a file says about its pixels: ``channel_names`` (one per channel, ``()`` when it names none)
+    and ``pixel_size_um`` (the side of a pixel in µm, ``None`` when unknown)."""
+
+    channel_names: tuple[str, ...] = ()
+    pixel_size_um: float | None = None
+
+
+def file_metadata(data: bytes, file_name: str) -> FileMetadata:
+    """Channel names and pixel size of an uploaded TIFF: OME-XML (``Channel Name``, ``PhysicalSizeX`` with
+    its unit, read by ``ome-types``), else the ImageJ / TIFF resolution tags
+    (:func:`seggal.guideline.answers.read_pixel_size`). Other files, or unreadable metadata, → an empty
+    :class:`FileMetadata` (the pixels are checked by :func:`decode`)."""
+    import tifffile
+
+    from seggal.guideline.answers import read_pixel_size
+
+    if Path(file_name).suffix.lower().lstrip(".") not in ("tif", "tiff"):
+        return FileMetadata()
+    try:
+        with tifffile.TiffFile(io.BytesIO(data)) as tif:
+            ome = tif.ome_metadata if tif.is_ome else None
+    except (tifffile.TiffFileError, OSError, ValueError):
+        return FileMetadata()
+    names, size = (), None
+    if ome:
+        from ome_types import from_xml
+
+        try:
+            pixels = from_xml(ome).images[0].pixels
+            names = tuple(channel.name or "" for channel in pixels.channels)
+            if pixels.physical_size_x:
+                size = float(pixels.physical_size_x_quantity.to("micrometer").magnitude)
+        except Exception:  # noqa: BLE001 — malformed OME-XML: the pixels may still be fine
+            names, size = (), None
+    if size is None:
+        try:
+            size = read_pixel_size(io.BytesIO(data))
+        except SegGalError:
+            size = None
+    return FileMetadata(names if any(names) else (), size)
+
+
+def intensity_warning(labels: np.ndarray, name: str = "ground truth") -> str | None:
+    """Why an (H, W) "label image" looks like an intensity image (a raw micrograph uploaded as ground
+    truth), or ``None`` when it looks like labels.
+
+    In a label image each cell is one value: neighbouring cell pixels differ only on the borders between
+    touching cells (a few % of neighbour pairs) and a value forms one or a few connected pieces. In an
+    intensity image neighbouring pixels differ almost everywhere, mostly by small steps, and each value
+    is scattered over many pieces. Flagged when neighbours differ in more than half of all pairs of
+    non-zero pixels *and* values are fragmented (over 2 pieces per value on average) or more numerous than
+    one per 9 foreground pixels (cells smaller than 3 x 3)."""
+    from skimage.measure import label as connected
+
+    labels = as_labels(labels, name)
+    steps = []
+    for a, b in ((labels[:, 1:], labels[:, :-1]), (labels[1:], labels[:-1])):
+        both = (a > 0) & (b > 0)
+        steps.append(np.abs(a[both].astype(np.int64) - b[both]))
+    steps = np.concatenate(steps)
+    values = n_cells(labels)
+    if not steps.size or not values:
+        return None
+    differing = steps[steps > 0]
+    touching = differing.size / steps.size
+    pieces = int(connected(labels, background=0, connectivity=1).max()) / values
+    foreground = int(np.count_nonzero(labels))
+    if touching <= 0.5 or (pieces <= 2 and values <= foreground / 9):
+        return None
+    return (f"{name} looks like an intensity image, not a label image: neighbouring pixels differ in "
+            f"{touching:.0%} of places (median step {float(np.median(differing)):g}), its {values:,} distinct "
+            f"values are scattered over {pieces:.0f} separate pieces each on average. A label image gives each "
+            "cell one value, with 0 as background. Scores against it are meaningless — upload the annotation "
+            "(mask) instead.")
 
 
 def _is_stack(arr: np.ndarray) -> bool:
@@ -112,7 +210,13 @@ def load_plane(data: bytes, file_name: str, plane: int = 0) -> tuple[np.ndarray,
 
     Only the chosen plane outlives the call (the decoded file is dropped); see :func:`decode` and
     :func:`to_pixels`."""
-    raw = decode(data, file_name)
+    try:
+        raw = decode(data, file_name)
+    except SegGalError as err:
+        if "limit" not in str(err):
+            raise
+        raise SegGalError(f"{err}. Too large for the page: segment it with the command line, block by block: "
+                          f"{cli_command(file_name, large=True)}") from None
     return to_pixels(raw, file_name, plane), n_planes(raw)
 
 
@@ -196,7 +300,7 @@ def preview_rgb(pixels: np.ndarray, nuclear: int | None = None, membrane: int | 
     """(H, W, C) pixels → (H, W, 3) uint8 with percentile contrast per channel.
 
     With both channels mapped: membrane green, nuclear blue (TissueNet's colours); otherwise the one
-    mapped channel (or channel 0) in grey.
+    mapped channel (or channel 0) in grey (:func:`preview_description` says which).
     """
     if nuclear is not None and membrane is not None and nuclear != membrane:
         rgb = np.zeros(pixels.shape[:2] + (3,), np.float32)
@@ -208,6 +312,19 @@ def preview_rgb(pixels: np.ndarray, nuclear: int | None = None, membrane: int | 
         index = next((c for c in (membrane, nuclear) if c is not None), 0)
         rgb = np.repeat(_stretch(pixels[:, :, index], low, high)[:, :, None], 3, axis=2)
     return (np.clip(rgb, 0, 1) * 255).round().astype(np.uint8)
+
+
+def preview_description(nuclear: int | None, membrane: int | None, channel_label=None) -> str:
+    """What :func:`preview_rgb` shows for this mapping, in words; ``channel_label(index) -> str`` names a
+    channel (default ``channel <index + 1>``)."""
+    label = channel_label or (lambda c: f"channel {c + 1}")
+    if nuclear is not None and membrane is not None and nuclear != membrane:
+        return f"nuclear ({label(nuclear)}) blue, membrane ({label(membrane)}) green"
+    if membrane is not None:
+        return f"membrane ({label(membrane)}) in grey"
+    if nuclear is not None:
+        return f"nuclear ({label(nuclear)}) in grey"
+    return f"{label(0)} in grey (no channel mapped)"
 
 
 def downsample(array: np.ndarray, max_side: int = 1024) -> np.ndarray:
@@ -275,11 +392,13 @@ class Download:
     mime: str
 
 
-def downloads(labels: np.ndarray, name: str, scores: np.ndarray | None = None) -> dict[str, Download]:
+def downloads(labels: np.ndarray, name: str, scores: np.ndarray | None = None, table=None) -> dict[str, Download]:
     """The result files (via :mod:`seggal.export`) for a label image segmented from the image called
     ``name``, with optional per-instance ``scores`` (n,): ``tiff`` (label TIFF), ``coco`` (COCO json,
-    RLE), ``csv`` (one row per cell), ``roi`` (ImageJ ROI zip) and, with ``scores``, ``scores`` (the TIFF's
-    ``.scores.csv`` sidecar, so ``seggal evaluate`` ranks the cells as the page did)."""
+    RLE), ``geojson`` (QuPath: File ▸ Import objects), ``csv`` (one row per cell: ``table``, a
+    :func:`seggal.morphology.cell_table` already computed with intensities / µm², else the morphology
+    alone), ``roi`` (ImageJ ROI zip) and, with ``scores``, ``scores`` (the TIFF's ``.scores.csv`` sidecar,
+    so ``seggal evaluate`` ranks the cells as the page did)."""
     from seggal import export
     from seggal.io import encode_scores, scores_path
 
@@ -289,7 +408,10 @@ def downloads(labels: np.ndarray, name: str, scores: np.ndarray | None = None) -
     files = {
         "tiff": Download(f"{stem}_labels.tif", export.label_tiff(labels), "image/tiff"),
         "coco": Download(f"{stem}_coco.json", json.dumps(coco).encode(), "application/json"),
-        "csv": Download(f"{stem}_cells.csv", export.cell_csv(labels).encode(), "text/csv"),
+        "geojson": Download(f"{stem}_cells.geojson", json.dumps(export.to_geojson(labels)).encode(),
+                            "application/geo+json"),
+        "csv": Download(f"{stem}_cells.csv", (export.cell_csv(labels) if table is None
+                                               else table.to_csv(index=False)).encode(), "text/csv"),
         "roi": Download(f"{stem}_rois.zip", export.roi_zip(labels), "application/zip"),
     }
     if scores is not None:
