@@ -121,3 +121,15 @@ def test_cell_csv_has_one_row_per_cell(cells):
     assert sorted(table["label"]) == [int(v) for v in np.unique(cells) if v]
     row = table.set_index("label").loc[9999]
     assert row["size"] == (cells == 9999).sum() and row["centroid_x"] == pytest.approx(111.0)
+
+
+def test_cell_csv_with_intensities_and_pixel_size(cells):
+    import pandas as pd
+
+    pixels = np.random.default_rng(0).random(cells.shape + (1,)) * 50
+    table = pd.read_csv(io.StringIO(cell_csv(cells, pixel_size_um=2.0, intensities=pixels,
+                                             channel_names=["Hoechst"]))).set_index("label")
+    cell = cells == 500
+    assert table.loc[500, "area_um2"] == pytest.approx(cell.sum() * 4.0)
+    assert table.loc[500, "mean_Hoechst"] == pytest.approx(pixels[cell, 0].mean())
+    assert table.loc[500, "integrated_Hoechst"] == pytest.approx(pixels[cell, 0].sum())

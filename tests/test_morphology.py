@@ -74,3 +74,24 @@ def test_bad_input():
         cell_table(np.ones((3, 4, 4), np.int32))
     with pytest.raises(SegGalError, match="tissue"):
         tissue_summary([np.ones((4, 4), np.int32)], ["Colon", "Breast"])
+
+
+def test_intensities_per_channel_and_area_in_square_micrometres():
+    labels = np.zeros((20, 20), np.int32)
+    labels[2:6, 2:8] = 3
+    labels[10:18, 10:13] = 7
+    rng = np.random.default_rng(1)
+    pixels = rng.random((20, 20, 2)) * 100
+    table = cell_table(labels, pixel_size_um=0.5, intensities=pixels, channel_names=["DAPI", ""]).set_index("label")
+    assert {"mean_DAPI", "integrated_DAPI", "mean_channel_2", "integrated_channel_2"} <= set(table.columns)
+    for label in (3, 7):
+        cell = labels == label
+        assert table.loc[label, "mean_DAPI"] == pytest.approx(pixels[cell, 0].mean())
+        assert table.loc[label, "integrated_channel_2"] == pytest.approx(pixels[cell, 1].sum())
+        assert table.loc[label, "area_um2"] == pytest.approx(cell.sum() * 0.25)
+    grey = cell_table(labels, intensities=pixels[:, :, 0])  # (H, W): one channel, named by position
+    assert grey.set_index("label").loc[7, "mean_channel_1"] == pytest.approx(pixels[labels == 7, 0].mean())
+    with pytest.raises(SegGalError, match="do not match"):
+        cell_table(labels, intensities=pixels[:10])
+    with pytest.raises(SegGalError, match="channel name"):
+        cell_table(labels, intensities=pixels, channel_names=["DAPI"])

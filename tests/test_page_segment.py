@@ -84,8 +84,16 @@ def test_example_click_segments_and_shows_every_result_panel(example):
     accuracy = float(metric(at, "accuracy"))
     assert 0.0 < accuracy <= 1.0
     assert any("Error map" in c for image in at.image for c in image.captions)
-    assert {"seg_download_tiff", "seg_download_coco", "seg_download_csv", "seg_download_roi"} <= {
-        b.key for b in at.get("download_button")}
+    assert {"seg_download_tiff", "seg_download_coco", "seg_download_geojson", "seg_download_csv",
+            "seg_download_roi"} <= {b.key for b in at.get("download_button")}
+    # the synthetic example maps two channels: the caption names both colours
+    assert any("nuclear (channel 1) blue, membrane (channel 2) green" in c for i in at.image for c in i.captions)
+    # the full checkpoint label sits under the select box (the box itself cuts long labels)
+    checkpoint = at.selectbox(key="seg_checkpoint")
+    assert checkpoint.format_func(checkpoint.value) in [c.value for c in at.caption]
+    # the per-cell table: intensity per channel; no µm² until a pixel size is given
+    columns = set(at.dataframe[0].value.columns)
+    assert {"mean_channel_1", "integrated_channel_2"} <= columns and "area_um2" not in columns
 
 
 def test_example_sweep_gives_a_curve_and_a_best_step(example):
@@ -123,7 +131,21 @@ def test_example_compare_shows_each_method_with_scores(example):
     at.button(key="seg_compare_button").click().run()
     assert not at.exception
     assert any(s.value for s in at.subheader)
-    assert len(at.dataframe) >= 2  # the morphology table and a score row per compared method
+    table = next(d.value for d in at.dataframe if "method" in d.value.columns)  # one row per method
+    assert list(table.columns) == ["method", "cells", *METRICS] and len(table) == len(chosen.value)
+    assert ((table[list(METRICS)] >= 0) & (table[list(METRICS)] <= 1)).all().all()
+
+
+def test_a_typed_pixel_size_gives_areas_in_square_micrometres(example):
+    at = example
+    at.number_input(key="seg_pixel_size").set_value(0.5).run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert (table["area_um2"] == table["size"] * 0.25).all()
+    header = at.session_state["seg_result"]["files"]["csv"].data.decode().splitlines()[0]
+    assert "area_um2" in header.split(",") and "at 0.5 µm/px" in texts(at)
+    at.number_input(key="seg_pixel_size").set_value(0.0).run()
+    assert "area_um2" not in at.dataframe[0].value.columns
 
 
 @pytest.mark.parametrize("name, data, words", [
@@ -132,6 +154,7 @@ def test_example_compare_shows_each_method_with_scores(example):
     ("zeros.tif", tiff(np.zeros((32, 32), np.uint16)), "blank"),
     ("nan.tif", tiff(np.full((32, 32), np.nan, np.float32)), "NaN"),
     ("truncated.png", b"\x89PNG\r\n\x1a\n\x00\x00", "cannot read"),
+    ("slide.czi", b"ZISRAWFILE" + bytes(40), "python -m seggal segment slide.czi --out slide_labels.tif"),
 ])
 def test_bad_uploads_show_a_clear_error_without_traceback(name, data, words):
     at = open_page()
@@ -306,3 +329,49 @@ def test_one_score_per_result_panel_sweep_download_and_cli_agree(example, tmp_pa
     assert cli["ranked_by_confidence"] == 1
     for key in METRICS:
         assert cli[key] == pytest.approx(panel[key], abs=1e-12), key
+
+
+def test_the_raw_image_uploaded_as_ground_truth_gets_a_warning_but_is_kept():
+    from seggal.examples import stardist_images
+
+    data = (stardist_images() / "img2d.tif").read_bytes()  # the real DSB image, as image and as "ground truth"
+    at = open_page()
+    at.file_uploader(key="seg_upload").set_value(("img2d.tif", data, "image/tiff")).run()
+    assert not at.warning
+    at.file_uploader(key="seg_gt_upload").set_value(("img2d.tif", data, "image/tiff")).run()
+    assert not at.exception and not at.error
+    warnings = [w.value for w in at.warning]
+    assert any("looks like an intensity image" in w for w in warnings), warnings
+    assert "233 annotated cells" in texts(at)  # still usable: the user may proceed
+    mask = (stardist_images() / "mask2d.tif").read_bytes()
+    at.file_uploader(key="seg_gt_upload").set_value(("mask2d.tif", mask, "image/tiff")).run()
+    assert not any("intensity image" in w.value for w in at.warning)
+    assert "125 annotated cells" in texts(at)
+
+
+def test_ome_tiff_channel_names_map_the_channels_and_its_pixel_size_gives_square_micrometres():
+    pixels, labels = blobs()
+    stack = np.stack([(pixels // 2).astype(np.uint16), pixels])  # membrane first, DAPI second
+    buffer = io.BytesIO()
+    tifffile.imwrite(buffer, stack, ome=True, metadata={
+        "axes": "CYX", "Channel": {"Name": ["E-cadherin", "DAPI"]}, "PhysicalSizeX": 0.325, "PhysicalSizeY": 0.325})
+    at = open_page()
+    at.file_uploader(key="seg_upload").set_value(("field.ome.tif", buffer.getvalue(), "image/tiff")).run()
+    assert not at.exception and not at.error
+    assert at.selectbox(key="seg_nuclear").value == 1 and at.selectbox(key="seg_membrane").value == 0
+    assert "channel 2 · DAPI" in at.selectbox(key="seg_nuclear").options
+    assert "Channels mapped from the file's channel names (E-cadherin, DAPI)" in texts(at)
+    assert at.number_input(key="seg_pixel_size").value == pytest.approx(0.325)
+    assert "0.325 µm read from the file's metadata" in texts(at)
+    at.selectbox(key="seg_task").set_value("tissuenet-nuclei-nuclear").run()
+    at.selectbox(key="seg_method").set_value("baseline").run()
+    assert any("nuclear (channel 2 · DAPI) blue, membrane (channel 1 · E-cadherin) green" in c
+               for i in at.image for c in i.captions)
+    at.button(key="seg_run").click().run()
+    assert not at.exception and not at.error
+    table = at.dataframe[0].value
+    assert len(table) == 6
+    assert np.allclose(table["area_um2"], table["size"] * 0.325 ** 2, rtol=1e-3)
+    cell = labels == labels[16, 16]
+    row = table.set_index("label").loc[int(at.session_state["seg_result"]["labels"][16, 16])]
+    assert row["mean_DAPI"] == pytest.approx(pixels[cell].mean(), rel=0.05)  # the model's outline, not the truth

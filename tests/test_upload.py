@@ -21,8 +21,9 @@ from seggal.errors import SegGalError
 from seggal.examples import EXAMPLES, load_example
 from seggal.image import ChannelSpec
 from seggal.upload import (
-    ERROR_CLASSES, HIGHLIGHT_COLOUR, OUTLINE_COLOUR, decode, default_mapping, downloads, downsample, error_rgb,
-    fitting_task, load_plane, make_image, n_planes, overlay, preview_rgb, read_ground_truth, to_pixels,
+    ERROR_CLASSES, HIGHLIGHT_COLOUR, OUTLINE_COLOUR, cli_command, decode, default_mapping, downloads, downsample,
+    error_rgb, file_metadata, fitting_task, intensity_warning, load_plane, make_image, n_planes, overlay,
+    preview_description, preview_rgb, read_ground_truth, to_pixels,
 )
 
 
@@ -407,7 +408,10 @@ def test_downloads_hold_the_same_cells_in_every_format():
     labels = _two_cells()
     files = downloads(labels, "my image.png")
     assert {f.file_name for f in files.values()} == {
-        "my image_labels.tif", "my image_coco.json", "my image_cells.csv", "my image_rois.zip"}
+        "my image_labels.tif", "my image_coco.json", "my image_cells.geojson", "my image_cells.csv",
+        "my image_rois.zip"}
+    geojson = json.loads(files["geojson"].data)
+    assert sorted(f["properties"]["measurements"]["area"] for f in geojson["features"]) == sorted([36, 64])
     np.testing.assert_array_equal(seggal_io.read_labels(files["tiff"].data, "labels.tif"), labels)
     coco = json.loads(files["coco"].data)
     masks = [mask_utils.decode(a["segmentation"]) for a in coco["annotations"]]
@@ -417,6 +421,100 @@ def test_downloads_hold_the_same_cells_in_every_format():
     with zipfile.ZipFile(io.BytesIO(files["roi"].data)) as archive:
         rois = [roifile.ImagejRoi.frombytes(archive.read(n)) for n in archive.namelist()]
     assert len(rois) == 2
+
+
+def test_downloads_csv_is_the_given_cell_table():
+    from seggal.morphology import cell_table
+
+    labels = _two_cells()
+    pixels = np.random.default_rng(3).random(labels.shape + (2,)).astype(np.float32)
+    table = cell_table(labels, pixel_size_um=0.5, intensities=pixels, channel_names=["DAPI", "CD45"])
+    header = downloads(labels, "a.tif", table=table)["csv"].data.decode().splitlines()[0].split(",")
+    assert {"area_um2", "mean_DAPI", "integrated_CD45"} <= set(header)
+
+
+# ------------------------------------------------------------------------------------ ground truth checks
+
+
+def _real_label_images():
+    from seggal.data.synthetic import synthetic_tissue
+    from seggal.examples import stardist_images
+
+    folder = stardist_images()
+    _, nuclei, whole = synthetic_tissue((256, 256), tissue="Breast", seed=0)
+    return {"dsb mask2d": tifffile.imread(folder / "mask2d.tif"),
+            "dsb mask3d plane": tifffile.imread(folder / "mask3d.tif")[5],
+            "synthetic nuclei": nuclei, "synthetic whole cells (touching)": whole}
+
+
+def test_the_real_example_image_uploaded_as_ground_truth_is_flagged():
+    from seggal.examples import stardist_images
+
+    image = tifffile.imread(stardist_images() / "img2d.tif")  # the DSB image itself, 233 distinct values
+    reason = intensity_warning(image, "img2d.tif")
+    assert reason is not None and "img2d.tif looks like an intensity image" in reason
+    assert "233 distinct values" in reason
+    synthetic = load_example("synthetic-tissue").pixels  # float: as a 16-bit intensity image
+    for c in range(synthetic.shape[2]):
+        assert intensity_warning((synthetic[:, :, c] * 1000).astype(np.uint16)) is not None
+
+
+@pytest.mark.parametrize("name", ["dsb mask2d", "dsb mask3d plane", "synthetic nuclei",
+                                  "synthetic whole cells (touching)"])
+def test_real_label_images_are_not_flagged(name):
+    assert intensity_warning(_real_label_images()[name], name) is None
+
+
+def test_tiny_touching_cells_in_a_grid_are_still_labels():
+    labels = np.arange(1, 16 * 16 + 1).reshape(16, 16).repeat(3, 0).repeat(3, 1)  # 3 x 3 cells, all touching
+    assert intensity_warning(labels) is None
+
+
+# ------------------------------------------------------------------------------------ metadata and CLI advice
+
+
+def test_ome_tiff_channel_names_and_pixel_size_are_read():
+    arr = np.zeros((2, 32, 32), np.uint16)
+    arr[0, 4:8, 4:8] = 9
+    data = tiff_bytes(arr, ome=True, metadata={"axes": "CYX", "Channel": {"Name": ["DAPI", "E-cadherin"]},
+                                              "PhysicalSizeX": 325, "PhysicalSizeXUnit": "nm",
+                                              "PhysicalSizeY": 325, "PhysicalSizeYUnit": "nm"})
+    meta = file_metadata(data, "field.ome.tif")
+    assert meta.channel_names == ("DAPI", "E-cadherin")
+    assert meta.pixel_size_um == pytest.approx(0.325)
+
+
+def test_imagej_and_plain_tiff_resolution_give_the_pixel_size():
+    arr = np.arange(1024, dtype=np.uint16).reshape(32, 32)
+    imagej = tiff_bytes(arr, imagej=True, resolution=(1 / 0.65, 1 / 0.65), metadata={"unit": "um"})
+    assert file_metadata(imagej, "ij.tif").pixel_size_um == pytest.approx(0.65)
+    per_cm = tiff_bytes(arr, resolution=(1e4 / 0.2, 1e4 / 0.2), resolutionunit="CENTIMETER")
+    assert file_metadata(per_cm, "cm.tif").pixel_size_um == pytest.approx(0.2)
+    plain = file_metadata(tiff_bytes(arr), "plain.tif")
+    assert plain.channel_names == () and plain.pixel_size_um is None
+    assert file_metadata(b"not a tiff", "x.tif").pixel_size_um is None
+    assert file_metadata(b"\x89PNG", "x.png").channel_names == ()
+
+
+def test_microscope_formats_and_too_large_files_name_the_cli_command(monkeypatch):
+    with pytest.raises(SegGalError, match="python -m seggal segment slide.czi --out slide_labels.tif"):
+        decode(b"ZISRAWFILE", "slide.czi")
+    assert cli_command("my scan.ome.tif", large=True) == (
+        "python -m seggal segment 'my scan.ome.tif' --out 'my scan_labels.tif' --cluster local")
+    monkeypatch.setattr(seggal_io, "MAX_PIXELS", 32 * 32)
+    with pytest.raises(SegGalError) as err:
+        load_plane(tiff_bytes(np.ones((64, 64), np.uint16)), "big.tif")
+    assert "limit" in str(err.value) and "python -m seggal segment big.tif --out big_labels.tif --cluster local" \
+        in str(err.value)
+
+
+def test_preview_description_says_what_the_preview_shows():
+    assert preview_description(0, None) == "nuclear (channel 1) in grey"
+    assert preview_description(None, 0) == "membrane (channel 1) in grey"
+    assert preview_description(0, 1) == "nuclear (channel 1) blue, membrane (channel 2) green"
+    assert preview_description(1, 1) == "membrane (channel 2) in grey"
+    grey = preview_rgb(np.random.default_rng(0).random((8, 8, 1)).astype(np.float32), 0, None)
+    assert (grey[:, :, 0] == grey[:, :, 2]).all()  # the picture is grey indeed
 
 
 # ------------------------------------------------------------------------------------ examples
