@@ -479,9 +479,11 @@ if "files" not in result:
 titles = {"tiff": "Label image (TIFF)", "scores": "Cell confidences (.scores.csv)", "coco": "COCO json",
           "geojson": "QuPath (GeoJSON)", "csv": "Per-cell table (CSV)", "roi": "ImageJ ROIs (zip)"}
 offered = [(key, title) for key, title in titles.items() if key in result["files"]]
-for col, (key, title) in zip(st.columns(len(offered)), offered):
-    file = result["files"][key]
-    col.download_button(title, file.data, file_name=file.file_name, mime=file.mime, key=f"seg_download_{key}")
+for start in range(0, len(offered), 3):  # three a row: wider rows cut the buttons' titles
+    for col, (key, title) in zip(st.columns(3), offered[start:start + 3]):
+        file = result["files"][key]
+        col.download_button(title, file.data, file_name=file.file_name, mime=file.mime, key=f"seg_download_{key}",
+                            width="stretch")
 st.caption("The per-cell table has size, shape, mean and integrated intensity per channel"
            + (f" and area in µm² (at {pixel_size_um:g} µm/px)" if pixel_size_um else
               " (enter the pixel size above for areas in µm²)")
