@@ -1,7 +1,8 @@
 """Scale out on Dask: whole slides in blocks of windows, folders of many images one task each.
 
-**Whole images.** The image's windows are those of the in-process tiler (:func:`seggal.tiling.window_grid`,
-256-pixel windows at 192-pixel steps over the *whole* image). A block is the set of windows whose
+**Whole images.** The image's windows are those of the in-process tiler (:func:`seggal.tiling.window_grid`
+over the *whole* image, with the window and step of the segmenter's preprocessing record — the paper's
+256 / 192 unless its checkpoint records others; :func:`tiling_of` asks a worker). A block is the set of windows whose
 top-left corner falls in one ``block`` x ``block`` square; its task reads the pixels under those windows
 (the block plus the windows' overhang: the overlap comes from the tiler's own grid) from the lazily
 opened file (:class:`seggal.formats.LazyImage`), predicts them with :func:`seggal.tiling.owned_windows`
@@ -16,11 +17,15 @@ Cellpose's ``contrib/distributed_segmentation.py`` instead segments overlapping 
 labels that touch across block faces (a graph of face contacts): cells that merely touch at a face are
 fused and the result depends on the block size. Here the block size changes only the scheduling.
 
-**Folders.** Every image is one task that segments it whole (:func:`segment_file`).
+**Folders.** Every image is one task that segments it whole (:func:`segment_file`). Inputs, output
+names, the collision check, the scores sidecars, ``segment_report.csv`` and exit 2 when an image failed
+are :mod:`seggal.batch`'s policy, the same as the in-process loop's. A block or an image whose task
+raises ends as a :class:`SegGalError` naming it (``error: …`` on the command line), never a traceback.
 
-**Checkpoints.** Written outputs are the checkpoints: a restarted job skips images whose output exists
-and blocks whose ``.npz`` exists (each written to a temporary name, then ``os.replace``); the parts folder
-is removed once the final output is written. ``plan.json`` in it records the grid, the source and the
+**Checkpoints.** Written outputs are the checkpoints: a restarted job skips images whose output and
+scores sidecar exist and blocks whose ``.npz`` exists (each written to a temporary name, then
+``os.replace``); the parts folder is removed once the final output is written. When a block fails, the
+finished blocks stay there and the error says so: rerunning the same command resumes from them. ``plan.json`` in it records the grid, the source and the
 segmenter; a different plan starts afresh.
 
 **Segmenters.** Tasks carry a picklable recipe (:class:`Recipe`, or any hashable zero-argument callable
@@ -44,9 +49,11 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
+from seggal.batch import ALREADY_WRITTEN, finish_folder, is_folder, list_inputs, plan_outputs, report_row
 from seggal.errors import SegGalError
-from seggal.formats import LazyImage, is_image_path, is_zarr, open_image, write_labels_ome_zarr, write_labels_tiff
+from seggal.formats import LazyImage, is_zarr, open_image, write_labels_ome_zarr, write_labels_tiff
 from seggal.image import ChannelSpec, Image
+from seggal.io import read_scores, scores_path, write_atomic, write_scores
 from seggal.preprocess import STEP, WINDOW
 from seggal.tiling import Window, owned_windows, place, segment_image, window_grid
 
@@ -81,6 +88,12 @@ def worker_segmenter(recipe: Callable):
     if recipe not in _SEGMENTERS:
         _SEGMENTERS[recipe] = recipe()
     return _SEGMENTERS[recipe]
+
+
+def tiling_of(recipe: Callable) -> tuple[int, int]:
+    """(window, step) of the segmenter's preprocessing record (built once per worker, like every task's)."""
+    record = worker_segmenter(recipe).preprocessing
+    return record.window, record.step
 
 
 def _read(image: LazyImage, channels: ChannelSpec, box: tuple[int, int, int, int]) -> Image:
@@ -132,21 +145,26 @@ def segment_block(recipe: Callable, image: LazyImage, channels: ChannelSpec, blo
     target = Path(parts) / block.name
     if target.exists():
         return 0
-    pixels = _read(image, channels, block.box)
     arrays = {}
-    for y0, x0, labels, scores in owned_windows(worker_segmenter(recipe), pixels, list(block.windows), window,
-                                                origin=(block.box[0], block.box[2])):
-        arrays[f"labels_{y0}_{x0}"] = labels.astype(np.uint16) if len(scores) < 2**16 else labels
-        arrays[f"scores_{y0}_{x0}"] = scores
+    try:
+        pixels = _read(image, channels, block.box)
+        for y0, x0, labels, scores in owned_windows(worker_segmenter(recipe), pixels, list(block.windows), window,
+                                                    origin=(block.box[0], block.box[2])):
+            arrays[f"labels_{y0}_{x0}"] = labels.astype(np.uint16) if len(scores) < 2**16 else labels
+            arrays[f"scores_{y0}_{x0}"] = scores
+    except Exception as exc:  # a worker's failure reaches the command line as one clear message
+        raise SegGalError(f"{image.name}, block {block.i},{block.j} (pixels {block.box}): {_reason(exc)}") from None
     tmp = target.with_name(f".{block.name}.tmp.npz")
     np.savez_compressed(tmp, **arrays)
     os.replace(tmp, target)
     return len(block.windows)
 
 
-def stitch(shape: tuple[int, int], blocks: Sequence[Block], parts: str | Path, out, block: int = BLOCK) -> int:
+def stitch(shape: tuple[int, int], blocks: Sequence[Block], parts: str | Path, out, block: int = BLOCK,
+           window: int = WINDOW) -> np.ndarray:
     """Place every window's owned instances (read from ``parts``) in raster order into ``out`` (an (H, W)
-    int32 zarr or numpy array, zeros), a band of rows at a time. Returns the number of instances."""
+    int32 zarr or numpy array, zeros), a band of rows at a time. Returns the scores of the placed
+    instances, (n,) float32 (entry i = label i + 1)."""
     height, width = shape
     by_index = {(b.i, b.j): b for b in blocks}
     rows: dict[int, list[tuple[Window, Block]]] = {}
@@ -155,14 +173,15 @@ def stitch(shape: tuple[int, int], blocks: Sequence[Block], parts: str | Path, o
             rows.setdefault(win[0][0], []).append((win, b))
     chunk = out.chunks[0] if hasattr(out, "chunks") else height
     band, lo = np.zeros((0, width), np.int32), 0
-    placed = 0
+    placed: list[np.ndarray] = []
+    n = 0
     opened: dict[tuple[int, int], np.lib.npyio.NpzFile] = {}
     for y0 in sorted(rows):
         flush = (y0 // chunk) * chunk  # rows above y0 are final; write whole chunks of them
         if flush > lo:
             out[lo:flush] = band[: flush - lo]
             band, lo = band[flush - lo :], flush
-        need = min(height, y0 + WINDOW) - lo
+        need = min(height, y0 + window) - lo
         if band.shape[0] < need:
             band = np.concatenate([band, np.zeros((need - band.shape[0], width), np.int32)])
         for key in [k for k in opened if k[0] < y0 // block]:
@@ -174,44 +193,52 @@ def stitch(shape: tuple[int, int], blocks: Sequence[Block], parts: str | Path, o
             labels = opened[key][f"labels_{y0}_{x0}"].astype(np.int32)
             scores = opened[key][f"scores_{y0}_{x0}"]
             region = band[y0 - lo : y0 - lo + labels.shape[0], x0 : x0 + labels.shape[1]]
-            placed += len(place(region, labels, scores, placed))
+            placed.append(place(region, labels, scores, n))
+            n += len(placed[-1])
     for handle in opened.values():
         handle.close()
     out[lo:height] = band[: height - lo]
-    return placed
+    return np.concatenate(placed).astype(np.float32) if placed else np.zeros(0, np.float32)
 
 
-def _plan_record(image: LazyImage, channels: ChannelSpec, recipe, block: int) -> dict:
-    return {"source": image.path, "shape": list(image.shape), "window": WINDOW, "step": STEP, "block": block,
+def _plan_record(image: LazyImage, channels: ChannelSpec, recipe, block: int, window: int, step: int) -> dict:
+    return {"source": image.path, "shape": list(image.shape), "window": window, "step": step, "block": block,
             "channels": [channels.nuclear, channels.membrane], "segmenter": repr(recipe)}
 
 
 def segment_large(recipe: Callable, image: LazyImage, channels: ChannelSpec, out: str | Path, client=None,
                   block: int = BLOCK, attrs: dict | None = None) -> int:
     """Segment ``image`` in blocks (on ``client``'s cluster, or here when ``None``) and write the label
-    image to ``out`` (``.ome.zarr`` / ``.zarr``: an OME-Zarr pyramid like the source's; else a BigTIFF).
+    image to ``out`` (``.ome.zarr`` / ``.zarr``: an OME-Zarr pyramid like the source's; else a BigTIFF),
+    then its scores sidecar (:func:`seggal.io.scores_path`).
 
     Returns the number of instances. Finished blocks in ``<out>.parts`` are reused (see the module
-    docstring); the folder is removed at the end.
+    docstring); the folder is removed at the end. A failing block raises :class:`SegGalError`.
     """
     import zarr
 
     out = Path(out)
     parts = out.with_name(out.name + ".parts")
-    record = _plan_record(image, channels, recipe, block)
+    window, step = client.submit(tiling_of, recipe, pure=False).result() if client is not None else tiling_of(recipe)
+    blocks = plan_blocks(image.shape, block, window, step)
+    record = _plan_record(image, channels, recipe, block, window, step)
     plan_file = parts / "plan.json"
     if parts.exists() and (not plan_file.exists() or json.loads(plan_file.read_text()) != record):
         shutil.rmtree(parts)  # another job's leftovers: start afresh
-    parts.mkdir(parents=True, exist_ok=True)
-    plan_file.write_text(json.dumps(record))
-    blocks = plan_blocks(image.shape, block)
-    _run_tasks(client, segment_block, [(recipe, image, channels, b, str(parts)) for b in blocks], "block")
+    write_atomic(plan_file, json.dumps(record).encode())
+    arguments = [(recipe, image, channels, b, str(parts), window) for b in blocks]
+    try:
+        _run_tasks(client, segment_block, arguments, "block")
+    except SegGalError as exc:
+        raise SegGalError(f"{exc}\nnothing was written to {out}; the finished blocks are kept in {parts}: rerun the "
+                          "same command to resume from them (or delete that folder)") from None
     canvas = zarr.open_array(str(parts / "labels.zarr"), mode="w", shape=image.shape, dtype=np.int32,
                              chunks=(1024, 1024), fill_value=0)
-    n = stitch(image.shape, blocks, parts, canvas, block)
+    scores = stitch(image.shape, blocks, parts, canvas, block, window)
     _write_output(out, canvas, image, attrs)
+    write_scores(out, scores)
     shutil.rmtree(parts)
-    return n
+    return len(scores)
 
 
 def _write_output(out: Path, labels, image: LazyImage, attrs: dict | None) -> None:
@@ -223,23 +250,32 @@ def _write_output(out: Path, labels, image: LazyImage, attrs: dict | None) -> No
 
 # ---------------------------------------------------------------- folders: one task per image
 
-def segment_file(recipe: Callable, source: str, out: str, channels: ChannelSpec) -> tuple[str, str]:
-    """Segment one image file whole and write its labels to ``out`` (skipped when it exists).
+def _reason(exc: Exception) -> str:
+    return str(exc) if isinstance(exc, SegGalError) else f"{type(exc).__name__}: {exc}"
 
-    Returns ``(status, message)``: ``("done", "N instances")``, ``("skipped", …)`` or ``("failed", reason)``
-    — a bad file never stops the others.
+
+def segment_file(recipe: Callable, source: str, out: str, channels: ChannelSpec, resume: bool = True) -> dict:
+    """Segment one image file whole and write its labels to ``out``, then their scores sidecar; with
+    ``resume``, an image whose output and sidecar exist is not segmented again.
+
+    Returns its row of the report (:func:`seggal.batch.report_row`): ``ok`` with the number of
+    instances, or ``failed`` with the reason — a bad file never stops the others, and leaves no output.
     """
-    if Path(out).exists():
-        return "skipped", "output exists"
+    source, out = Path(source), Path(out)
+    if resume and (out.exists() or out.is_symlink()) and scores_path(out).is_file():
+        try:
+            return report_row(source, out, len(read_scores(out)), ALREADY_WRITTEN)
+        except SegGalError:
+            pass  # a damaged sidecar: segment again
     try:
         image = open_image(source)
         pixels = _read(image, channels, (0, image.shape[0], 0, image.shape[1]))
-        labels = segment_image(worker_segmenter(recipe), pixels).labels
-        _write_output(Path(out), labels, image, None)
-        return "done", f"{int(labels.max())} instances"
+        prediction = segment_image(worker_segmenter(recipe), pixels)
+        _write_output(out, prediction.labels, image, None)
+        write_scores(out, prediction.scores)
+        return report_row(source, out, int(prediction.labels.max()))
     except Exception as exc:  # every failure is reported per file
-        reason = str(exc) if isinstance(exc, SegGalError) else f"{type(exc).__name__}: {exc}"
-        return "failed", reason
+        return report_row(source, reason=_reason(exc))
 
 
 def _run_tasks(client, function: Callable, arguments: list[tuple], unit: str) -> list:
@@ -289,12 +325,6 @@ def connect(cluster: str | None, workers: int | None = None) -> Iterator:
 
 # ---------------------------------------------------------------- the command line's half
 
-def _images(source: Path) -> list[Path]:
-    if source.is_dir() and not is_zarr(source):
-        return sorted(p for p in source.iterdir() if is_image_path(p))
-    return [source]
-
-
 def engine_needed(source: Path, cluster: str | None, block: int = BLOCK) -> bool:
     """Whether ``segment`` should run through this module rather than the simple in-process loop: a
     cluster was asked for, a microscope / OME-Zarr input, an image larger than one block, or a folder of
@@ -305,8 +335,8 @@ def engine_needed(source: Path, cluster: str | None, block: int = BLOCK) -> bool
         return True
     if not source.exists():
         return False
-    files = _images(source)
-    if source.is_dir() and not is_zarr(source):
+    files = list_inputs(source)
+    if is_folder(source):
         return len(files) >= FOLDER_MIN or any(f.suffix.lower() not in IMAGE_SUFFIXES for f in files)
     if source.suffix.lower() not in IMAGE_SUFFIXES:
         return True
@@ -324,7 +354,7 @@ def cli_channels(source: Path, nuclear, membrane) -> tuple[int | None, int | Non
     from seggal.channel_names import channel_index, suggest_channels
 
     names: tuple[str, ...] = ()
-    files = _images(source) if source.exists() else []
+    files = list_inputs(source) if source.exists() else []
     if files and (AUTO in (nuclear, membrane) or isinstance(nuclear, str) or isinstance(membrane, str)):
         try:
             names = open_image(files[0]).channel_names
@@ -342,47 +372,39 @@ def cli_channels(source: Path, nuclear, membrane) -> tuple[int | None, int | Non
     return channel_index(nuclear, names, "nuclear"), channel_index(membrane, names, "membrane")
 
 
-def _output_for(path: Path, folder: Path) -> Path:
-    stem = path.name.split(".")[0]
-    return folder / f"{stem}_labels{'.ome.zarr' if is_zarr(path) else '.tif'}"
-
-
 def run_cli(source: Path, out: Path, recipe: Callable, channels: ChannelSpec, cluster: str | None = None,
             workers: int | None = None, block: int = BLOCK) -> int:
-    """``python -m seggal segment`` through this module; returns the exit status (2 when an image failed)."""
+    """``python -m seggal segment`` through this module → 0; :class:`SegGalError` when the input fails
+    (nothing written) or when any image of a folder failed (after the others and the report)."""
     import sys
 
     here = cluster == "none"  # forced into this process
     cluster = None if here else cluster
-    files = _images(source)
-    if not files:
-        raise SegGalError(f"{source}: no image files in this folder")
-    single = not source.is_dir() or is_zarr(source)
-    if single:
-        if out.suffix.lower() not in (".tif", ".tiff", ".zarr"):
-            out = _output_for(source, out)
+    files = list_inputs(source)
+    outputs = plan_outputs(files, source, out)
+    if not is_folder(source):
         image = open_image(source)
         if max(image.shape) <= block and cluster is None:
-            status, message = segment_file(recipe, str(source), str(out), channels)
-            print(f"{out}: {message}")
-            return 2 if status == "failed" else 0
+            row = segment_file(recipe, str(source), str(outputs[0]), channels, resume=False)
+            if row["status"] == "failed":
+                raise SegGalError(row["reason"])
+            print(f"{outputs[0]}: {row['instances']} instances")
+            return 0
         with connect(None if here else cluster or "local", workers) as client:
-            n = segment_large(recipe, image, channels, out, client, block,
+            n = segment_large(recipe, image, channels, outputs[0], client, block,
                               attrs={"segmenter": repr(recipe), "source": str(source)})
-        print(f"{out}: {n} instances ({len(plan_blocks(image.shape, block))} blocks)")
+        print(f"{outputs[0]}: {n} instances")
         return 0
-    if out.suffix.lower() in (".tif", ".tiff", ".zarr"):
-        raise SegGalError(f"--out {out}: a folder of images needs an output folder")
     out.mkdir(parents=True, exist_ok=True)
     if cluster is None and len(files) >= FOLDER_MIN:
         cluster = "local"
     with connect(cluster, workers) as client:
-        results = _run_tasks(client, segment_file,
-                             [(recipe, str(f), str(_output_for(f, out)), channels) for f in files], "image")
-    failed = [(f, message) for f, (status, message) in zip(files, results) if status == "failed"]
-    counts = {s: sum(r[0] == s for r in results) for s in ("done", "skipped", "failed")}
-    print(f"{counts['done']} segmented, {counts['skipped']} skipped (output exists), {counts['failed']} failed")
-    for f, message in failed:
-        print(f"error: {f.name}: {message}", file=sys.stderr)
-    return 2 if failed else 0
-
+        rows = _run_tasks(client, segment_file,
+                          [(recipe, str(f), str(o), channels) for f, o in zip(files, outputs)], "image")
+    resumed = sum(r["reason"] == ALREADY_WRITTEN for r in rows)
+    failed = [r for r in rows if r["status"] == "failed"]
+    print(f"{len(rows) - resumed - len(failed)} segmented, {resumed} {ALREADY_WRITTEN}, {len(failed)} failed")
+    for row in failed:
+        print(f"{row['image']}: failed: {row['reason']}", file=sys.stderr)
+    finish_folder(out, rows)
+    return 0

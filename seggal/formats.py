@@ -29,7 +29,7 @@ from typing import Sequence
 import numpy as np
 
 from seggal.errors import SegGalError
-from seggal.io import IMAGE_SUFFIXES
+from seggal.io import IMAGE_SUFFIXES, atomic_file
 
 BIOIO_SUFFIXES = (".czi", ".lif", ".nd2")
 ZARR_SUFFIXES = (".zarr",)
@@ -309,10 +309,8 @@ def write_labels_tiff(target: str | os.PathLike, labels, pixel_size_um: float | 
                 out[: part.shape[0], : part.shape[1]] = part
                 yield out
 
-    tmp = target.with_name(f".{target.name}.tmp")
-    target.parent.mkdir(parents=True, exist_ok=True)
     extra = {"resolution": (1e4 / pixel_size_um, 1e4 / pixel_size_um), "resolutionunit": "CENTIMETER"} if pixel_size_um else {}
-    tifffile.imwrite(tmp, tiles(), shape=(height, width), dtype=dtype, tile=(tile, tile), bigtiff=True,
-                     compression="zlib", **extra)
-    os.replace(tmp, target)
+    with atomic_file(target) as handle:
+        tifffile.imwrite(handle, tiles(), shape=(height, width), dtype=dtype, tile=(tile, tile), bigtiff=True,
+                         compression="zlib", **extra)
     return target

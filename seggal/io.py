@@ -13,9 +13,11 @@ size in bytes (:data:`MAX_BYTES`). Writers replace their file atomically (:func:
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 from pathlib import Path
+from typing import BinaryIO, Iterator
 
 import numpy as np
 
@@ -213,20 +215,21 @@ def encode_labels(labels: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def write_atomic(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` all at once: into a new temporary file in the same folder, then
-    ``os.replace`` — a reader never sees a partial file, a failure leaves nothing behind, and an existing
-    file or symlink at ``path`` is replaced, never written through. Raises :class:`SegGalError`."""
+@contextlib.contextmanager
+def atomic_file(path: str | os.PathLike) -> Iterator[BinaryIO]:
+    """A new temporary file in ``path``'s folder, open for binary writing (for writers that stream, e.g.
+    ``tifffile``); on success it is synced and ``os.replace``-d onto ``path`` — a reader never sees a
+    partial file, and an existing file or symlink at ``path`` is replaced, never written through — on
+    any failure it is removed. An :class:`OSError` becomes :class:`SegGalError`."""
     import secrets
 
     path = Path(path)
     temp = path.parent / f".{path.name}.{secrets.token_hex(6)}.part"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o666)
         try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
+            with open(temp, "xb") as handle:  # O_CREAT | O_EXCL: never opens an existing file or symlink
+                yield handle
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(temp, path)
@@ -235,7 +238,13 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> Path:
             raise
     except OSError as exc:
         raise SegGalError(f"{path}: cannot write ({exc.strerror or exc})") from exc
-    return path
+
+
+def write_atomic(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` all at once through :func:`atomic_file`. Raises :class:`SegGalError`."""
+    with atomic_file(path) as handle:
+        handle.write(data)
+    return Path(path)
 
 
 def write_labels(path: str | os.PathLike, labels: np.ndarray) -> Path:

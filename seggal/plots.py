@@ -23,6 +23,13 @@ ATTENTION_MARK = "★"
 MARKS_LEGEND = "B = biomedical method, G = general-purpose method, C = classical baseline, ★ = uses attention"
 #: Fills of the paper's colour bands (:func:`seggal.guideline.rules.band`): light, for dark text in either theme.
 BAND_COLOURS = {"blue": "#9ecae1", "yellow": "#fde68a", "red": "#fca5a5"}
+#: A wide heatmap (Figure 3a: a few methods × many test sets) gets at least this many pixels per row and
+#: room for at least :data:`MIN_ROWS` rows, so that its cells are not flat strips and its colour bar (as
+#: tall as the plot area) is readable; :data:`TICK_MARGIN` pixels below hold the slanted test-set names.
+ROW_PX = 56
+MIN_ROWS = 5
+TICK_MARGIN = 120
+TICK_ANGLE = -35
 
 
 def band_css(metric: str, value: float) -> str:
@@ -65,7 +72,9 @@ def _heatmap(z: pd.DataFrame, y_text: Sequence[str], x_text: Sequence[str], hove
     return go.Heatmap(
         z=z.to_numpy(dtype=float), x=list(x_text), y=list(y_text), zmin=0.0, zmax=1.0, colorscale=SCALE,
         text=_cell_text(z.to_numpy(dtype=float)), texttemplate="%{text}", customdata=hover,
-        hovertemplate="%{customdata}<extra></extra>", colorbar={"title": {"text": "score"}}, xgap=1, ygap=1,
+        hovertemplate="%{customdata}<extra></extra>", xgap=1, ygap=1,
+        colorbar={"title": {"text": "score", "side": "right"}, "thickness": 18, "len": 1.0, "lenmode": "fraction",
+                  "tickvals": [0, 0.25, 0.5, 0.75, 1], "outlinewidth": 0},
     )
 
 
@@ -186,8 +195,11 @@ def tissue_heatmap(matrix: pd.DataFrame, names: Mapping[str, str], source: str, 
     """Figure 3a: the :func:`tissue_matrix` table as a heatmap (``names``: method id → display name)."""
     y = [method_label(i, names[i]) for i in matrix.index]
     hover = _hover(matrix, [names[i] for i in matrix.index], [f"tested on {c}" for c in matrix.columns])
-    return _figure(_heatmap(matrix.astype(float), y, list(matrix.columns), hover), title, source,
-                   140 + 28 * len(matrix), x_title="test set")
+    fig = _figure(_heatmap(matrix.astype(float), y, list(matrix.columns), hover), title, source,
+                  80 + TICK_MARGIN + ROW_PX * max(len(matrix), MIN_ROWS), x_title="test set")
+    fig.update_layout(margin={"b": TICK_MARGIN})
+    fig.update_xaxes(tickangle=TICK_ANGLE, side="bottom")
+    return fig
 
 
 def coefficient_plot(coefficients: pd.DataFrame, names: Mapping[str, str], source: str, title: str):

@@ -1,5 +1,6 @@
 """Scale-out engine: equal to in-process tiling (oracle), resumable, per-file failures, a real 2-process cluster."""
 
+import csv
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,8 @@ from seggal.distributed import (Recipe, connect, plan_blocks, run_cli, segment_f
 from seggal.errors import SegGalError
 from seggal.formats import open_image
 from seggal.image import ChannelSpec, Image
+from seggal.io import read_labels, read_scores
+from seggal.preprocess import Preprocessing
 from seggal.tiling import segment_image, window_grid
 
 
@@ -119,6 +122,9 @@ def test_2_process_cluster_on_4096_equals_in_process_tiling(oracle_setup, tmp_pa
 class Colliding(Segmenter):
     """Deterministic, imperfect: every window claims a big square at its centre, so windows collide."""
 
+    def __init__(self, preprocessing: Preprocessing = Preprocessing()):
+        self.preprocessing = preprocessing
+
     def predict(self, image):
         labels = np.zeros(image.shape, np.int32)
         labels[40:200, 40:200], labels[:30, :] = 1, 2
@@ -127,8 +133,11 @@ class Colliding(Segmenter):
 
 @dataclass(frozen=True)
 class CollidingRecipe:
+    window: int = 256
+    step: int = 192
+
     def __call__(self):
-        return Colliding()
+        return Colliding(Preprocessing(window=self.window, step=self.step))
 
 
 def test_blocks_equal_in_process_tiling_even_when_windows_collide(tmp_path):
@@ -140,15 +149,29 @@ def test_blocks_equal_in_process_tiling_even_when_windows_collide(tmp_path):
     assert np.array_equal(tifffile.imread(tmp_path / "labels.tif"), expected)  # ids too
 
 
+def test_blocks_use_the_segmenters_window_and_step(tmp_path):
+    """A checkpoint recording a 160-pixel window at 100-pixel steps: the Dask result still equals the
+    in-process one (which reads the record), ids and scores sidecar included."""
+    tifffile.imwrite(tmp_path / "image.tif", np.zeros((2, 700, 900), np.uint16), metadata={"axes": "CYX"})
+    recipe = CollidingRecipe(160, 100)
+    n = segment_large(recipe, open_image(tmp_path / "image.tif"), ChannelSpec(0, None), tmp_path / "labels.tif",
+                      block=384)
+    expected = segment_image(recipe(), Image(np.zeros((700, 900, 1), np.float32), ChannelSpec(0, None)))
+    default = segment_image(Colliding(), Image(np.zeros((700, 900, 1), np.float32), ChannelSpec(0, None))).labels
+    assert not np.array_equal(expected.labels, default)  # the record matters on this image
+    assert np.array_equal(tifffile.imread(tmp_path / "labels.tif"), expected.labels)
+    assert n == expected.labels.max() and np.array_equal(read_scores(tmp_path / "labels.tif"), expected.scores)
+
+
 def test_killed_job_resumes_from_finished_blocks(oracle_setup, tmp_path):
     truth, recipe = oracle_setup((1100, 1100))
     image = open_image(tmp_path / "image.tif")
     out = tmp_path / "labels.tif"
     blocks = plan_blocks(image.shape, 512)
-    with pytest.raises(RuntimeError, match="killed"):
-        Path(recipe.log + ".kill").write_text("576,576")  # the job dies on this window
+    Path(recipe.log + ".kill").write_text("576,576")  # the job dies on this window: a clear error, no traceback
+    with pytest.raises(SegGalError, match=r"image.tif, block 1,1 .*RuntimeError: killed\n.*rerun the same command"):
         segment_large(recipe, image, ChannelSpec(0, 1), out, block=512)
-    assert not out.exists()
+    assert not out.exists() and not (tmp_path / "labels.scores.csv").exists()
     done = sorted(p.name for p in (tmp_path / "labels.tif.parts").glob("block_*.npz"))
     assert 0 < len(done) < len(blocks)
     first = len(calls(recipe))
@@ -158,7 +181,17 @@ def test_killed_job_resumes_from_finished_blocks(oracle_setup, tmp_path):
     redone = len(calls(recipe)) - first
     assert redone == sum(len(b.windows) for b in blocks if (b.i, b.j) not in finished)  # finished blocks skipped
     assert same_up_to_relabelling(truth, tifffile.imread(out))
+    assert len(read_scores(out)) == truth.max()
     assert not (tmp_path / "labels.tif.parts").exists()
+
+
+def test_a_failing_block_on_a_2_process_cluster_is_a_clear_error(oracle_setup, tmp_path):
+    truth, recipe = oracle_setup((600, 600))
+    Path(recipe.log + ".kill").write_text("192,192")
+    with connect("local", workers=2) as client, pytest.raises(SegGalError, match="RuntimeError: killed"):
+        segment_large(recipe, open_image(tmp_path / "image.tif"), ChannelSpec(0, 1), tmp_path / "labels.tif",
+                      client, block=384)
+    assert not (tmp_path / "labels.tif").exists()
 
 
 def test_folder_of_mixed_files_with_a_bad_one(tmp_path, capsys):
@@ -172,25 +205,53 @@ def test_folder_of_mixed_files_with_a_bad_one(tmp_path, capsys):
     PILImage.fromarray(((truth > 0) * 200).astype(np.uint8)).save(folder / "c.png")
     (folder / "d.tif").write_bytes(b"not a tiff")
     recipe = Recipe("baseline", target="nuclei")
-    status = run_cli(folder, tmp_path / "out", recipe, ChannelSpec(0, None))
+    with pytest.raises(SegGalError, match="1 of 4 images failed"):
+        run_cli(folder, tmp_path / "out", recipe, ChannelSpec(0, None))
     captured = capsys.readouterr()
-    assert status == 2
-    assert "3 segmented, 0 skipped (output exists), 1 failed" in captured.out
-    assert "error: d.tif:" in captured.err and "cannot read" in captured.err
+    assert "3 segmented, 0 already written, 1 failed" in captured.out
+    assert "d.tif: failed:" in captured.err and "cannot read" in captured.err
     outputs = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert outputs == ["a_labels.tif", "b_labels.tif", "c_labels.tif"]
-    for name in outputs:
-        assert tifffile.imread(tmp_path / "out" / name).max() > 10
+    assert outputs == ["a_labels.scores.csv", "a_labels.tif", "b_labels.scores.csv", "b_labels.tif",
+                       "c_labels.scores.csv", "c_labels.tif", "segment_report.csv"]
+    rows = {r["image"]: r for r in csv.DictReader((tmp_path / "out" / "segment_report.csv").open())}
+    assert list(rows) == ["a.tif", "b.npy", "c.png", "d.tif"]
+    assert rows["d.tif"]["status"] == "failed" and "cannot read" in rows["d.tif"]["reason"] and not rows["d.tif"]["output"]
+    for name in "abc":
+        labels = read_labels(tmp_path / "out" / f"{name}_labels.tif")
+        assert labels.max() > 10 and len(read_scores(tmp_path / "out" / f"{name}_labels.tif")) == labels.max()
+        assert rows[next(k for k in rows if k[0] == name)]["instances"] == str(labels.max())
     # a rerun skips what is written and still reports the bad file
-    status = run_cli(folder, tmp_path / "out", recipe, ChannelSpec(0, None))
-    assert status == 2 and "0 segmented, 3 skipped (output exists), 1 failed" in capsys.readouterr().out
+    with pytest.raises(SegGalError, match="1 of 4 images failed"):
+        run_cli(folder, tmp_path / "out", recipe, ChannelSpec(0, None))
+    assert "0 segmented, 3 already written, 1 failed" in capsys.readouterr().out
+    rows = list(csv.DictReader((tmp_path / "out" / "segment_report.csv").open()))
+    assert [r["status"] for r in rows] == ["ok", "ok", "ok", "failed"]
+
+
+def test_collisions_and_a_failing_single_input_leave_nothing_behind(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    truth = dense_cells((120, 150))
+    write_image(folder / "a.tif", truth)
+    np.save(folder / "a.npy", truth.astype(np.float32))
+    recipe = Recipe("baseline", target="nuclei")
+    with pytest.raises(SegGalError, match=r"would write the same output file.*\n.*a_labels.tif: a.npy, a.tif"):
+        run_cli(folder, tmp_path / "out", recipe, ChannelSpec(0, None), cluster="local")
+    assert not (tmp_path / "out").exists()
+    (tmp_path / "bad.ome.tif").write_bytes(b"II*\x00" + bytes(40))
+    for out in (tmp_path / "o", tmp_path / "o.tif", tmp_path / "o.ome.zarr"):
+        with pytest.raises(SegGalError, match="bad.ome.tif"):
+            run_cli(tmp_path / "bad.ome.tif", out, recipe, ChannelSpec(0, None))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.ome.tif", "in"]
 
 
 def test_single_small_image_stays_in_process_and_bad_blocks_are_refused(tmp_path):
     truth = dense_cells((120, 150))
     write_image(tmp_path / "a.tif", truth)
-    status, message = segment_file(Recipe("baseline", target="nuclei"), str(tmp_path / "a.tif"),
-                                   str(tmp_path / "a_labels.tif"), ChannelSpec(0, None))
-    assert status == "done" and tifffile.imread(tmp_path / "a_labels.tif").max() > 5
+    row = segment_file(Recipe("baseline", target="nuclei"), str(tmp_path / "a.tif"), str(tmp_path / "a_labels.tif"),
+                       ChannelSpec(0, None))
+    labels = tifffile.imread(tmp_path / "a_labels.tif")
+    assert row["status"] == "ok" and row["instances"] == labels.max() > 5
+    assert len(read_scores(tmp_path / "a_labels.tif")) == labels.max()
     with pytest.raises(SegGalError, match="smaller than the 256-pixel window"):
         plan_blocks((5000, 5000), 100)

@@ -190,3 +190,19 @@ def test_sweep_curves_by_tissue_and_other_metric():
     stars = {t.legendgroup: t.x[0] for t in fig.data if t.mode == "markers"}
     assert stars == {"Colon": 1, "Lung": 0}  # ties go to the smallest px
     assert fig.layout.yaxis.title.text == "AP50"
+
+
+def test_tissue_heatmap_has_room_per_row_and_a_full_height_colour_bar():
+    """Figure 3a (few methods × many test sets) was 252 px tall with a 64-px plot area and a 65-px colour bar."""
+    matrix = plots.tissue_matrix(_per_tissue(), "nuclei-dual")
+    fig = plots.tissue_heatmap(matrix, {"m1": "M one", "m2": "M two"}, SOURCE, "t")
+    layout = fig.layout
+    plot_area = layout.height - layout.margin.t - layout.margin.b
+    assert plot_area >= 50 * max(len(matrix), 5)  # cells are not flat strips, even for two rows
+    assert layout.margin.b >= 100 and layout.xaxis.tickangle not in (None, 0)  # slanted test-set names fit below
+    bar = _trace(fig).colorbar
+    assert bar.len == 1 and bar.lenmode == "fraction" and bar.thickness >= 15  # as tall as the plot area
+    assert list(bar.tickvals) == [0, 0.25, 0.5, 0.75, 1] and bar.title.side == "right"
+    taller = plots.tissue_heatmap(pd.concat([matrix] * 4, ignore_index=False).set_axis([f"m{i}" for i in range(8)]),
+                                  {f"m{i}": f"M {i}" for i in range(8)}, SOURCE, "t")
+    assert taller.layout.height - fig.layout.height == 3 * plots.ROW_PX  # grows by a row's height per row past the minimum

@@ -4,13 +4,10 @@ The default method, and the checkpoint a method runs with, are :mod:`seggal.gall
 as the Segment page's): the most accurate method (the paper's published accuracy for the task) that is
 ready here — its weights on this machine (:func:`seggal.gallery.default_method`); ``--help`` names it. Images larger than one
 256-pixel window are segmented window by window and stitched (:func:`seggal.tiling.segment_image`).
-Labels are written as TIFFs (:func:`seggal.io.write_labels`, atomically: an existing file or symlink is
-replaced, never written through): ``--out`` is a ``.tif`` file for one image, else a folder receiving
-``<image stem>_labels.tif`` per image; beside each, ``….scores.csv`` holds the model's
-per-cell confidences (:func:`seggal.io.write_scores`), which ``seggal evaluate`` reads. Two images that would write the same output are refused before
-anything runs. A folder is segmented to the end even when some images fail: ``segment_report.csv`` in the
-output folder lists every image (``ok`` or ``failed`` with the reason) and the command exits 2 when any
-failed. One failing image leaves nothing behind.
+Labels are written as TIFFs (:func:`seggal.io.write_labels`) with their per-cell confidences beside
+(:func:`seggal.io.write_scores`, ``….scores.csv``, which ``seggal evaluate`` reads). Which inputs, which
+output names, the collision check, ``segment_report.csv`` for folders (exit 2 when any image failed) and
+atomic writes are :mod:`seggal.batch`'s policy, shared with the Dask path.
 Images larger than one ``--block``, folders of many images, OME-Zarr and microscope files (CZI, LIF,
 ND2, OME-TIFF) and any ``--cluster`` go through :mod:`seggal.distributed` (Dask).
 """
@@ -22,8 +19,6 @@ import sys
 from pathlib import Path
 
 TARGET_NAMES = {"nuclei": "nuclei", "whole-cell": "whole_cell"}
-#: File, in the output folder, listing how each image of a folder went.
-REPORT_NAME = "segment_report.csv"
 
 
 def _channel(text: str) -> int | str | None:
@@ -73,63 +68,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def _inputs(source: Path) -> list[Path]:
-    from seggal.errors import SegGalError
-    from seggal.io import IMAGE_SUFFIXES
-
-    if source.is_dir():
-        files = sorted(f for f in source.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
-        if not files:
-            raise SegGalError(f"{source}: no image files ({', '.join(IMAGE_SUFFIXES)}) in this folder")
-        return files
-    if not source.exists():
-        raise SegGalError(f"{source}: no such file or folder")
-    if not source.is_file():
-        raise SegGalError(f"{source}: not a regular file or folder (a device, pipe or socket)")
-    return [source]
-
-
-def _outputs(files: list[Path], source: Path, out: Path) -> list[Path]:
-    from seggal.errors import SegGalError
-
-    if out.suffix.lower() in (".tif", ".tiff"):
-        if source.is_dir():
-            raise SegGalError(f"--out {out}: a folder of images needs an output folder, not a .tif file")
-        if out.is_dir():
-            raise SegGalError(f"--out {out}: is a folder; give a .tif file name or a folder without the suffix")
-        return [out]
-    if out.exists() and not out.is_dir():
-        raise SegGalError(f"--out {out}: exists and is not a folder")
-    outputs = [out / f"{f.stem}_labels.tif" for f in files]
-    claims: dict[str, tuple[Path, list[Path]]] = {}
-    for image, output in zip(files, outputs):  # casefolded: a.TIF and a.tif collide on macOS and Windows
-        claims.setdefault(output.name.casefold(), (output, []))[1].append(image)
-    clashes = [f"  {output}: {', '.join(i.name for i in images)}" for output, images in claims.values() if len(images) > 1]
-    if clashes:
-        raise SegGalError("\n".join([f"{source}: these images would write the same output file; rename or move "
-                                      "all but one (nothing was segmented):", *clashes]))
-    return outputs
-
-
-def _write_report(path: Path, rows: list[dict]) -> None:
-    """``segment_report.csv``: one row per image (image, status ok / failed, output, instances, reason)."""
-    import csv
-    import io
-
-    from seggal.io import write_atomic
-
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=["image", "status", "output", "instances", "reason"])
-    writer.writeheader()
-    writer.writerows(rows)
-    write_atomic(path, text.getvalue().encode("utf-8"))
-
-
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from seggal import gallery
     from seggal.backends import build
+    from seggal.batch import finish_folder, is_folder, list_inputs, plan_outputs, report_row
     from seggal.checkpoint import read_config, resolve_checkpoint
     from seggal.distributed import Recipe, cli_channels, engine_needed, run_cli
     from seggal.tiling import segment_image
@@ -164,11 +108,11 @@ def run(args: argparse.Namespace) -> int:
     if engine_needed(args.source, args.cluster, args.block):  # Dask, blocks, OME-Zarr / microscope files
         return run_cli(args.source, args.out, Recipe(method.id, reference or None, args.device, target), channels,
                        args.cluster, args.workers, args.block)
-    files = _inputs(args.source)
-    outputs = _outputs(files, args.source, args.out)
+    files = list_inputs(args.source)
+    outputs = plan_outputs(files, args.source, args.out)
     segmenter = build(method, reference or None, device=args.device, target=target)
     print(f"method {method.id} ({used}), task {task.id}, {len(files)} image(s)")
-    folder = args.source.is_dir()
+    folder = is_folder(args.source)
     rows = []
     with tqdm(total=len(files), unit="image", disable=len(files) == 1) as bar:
         for path, out in zip(files, outputs):
@@ -188,19 +132,13 @@ def run(args: argparse.Namespace) -> int:
             except SegGalError as err:
                 if not folder:
                     raise
-                rows.append({"image": path.name, "status": "failed", "output": "", "instances": "", "reason": str(err)})
+                rows.append(report_row(path, reason=str(err)))
                 bar.write(f"{path.name}: failed: {err}", file=sys.stderr)
             else:
                 n = int(prediction.labels.max())
-                rows.append({"image": path.name, "status": "ok", "output": out.name, "instances": n, "reason": ""})
+                rows.append(report_row(path, out, n))
                 bar.write(f"{out}: {n} instances" + (" (replaced the existing file)" if replaced else ""))
             bar.update(1)
     if folder:
-        report = args.out / REPORT_NAME
-        _write_report(report, rows)
-        failed = sum(r["status"] == "failed" for r in rows)
-        if failed:
-            raise SegGalError(f"{failed} of {len(files)} images failed; the other outputs are in {args.out}, and "
-                              f"{report} lists each image with the reason of each failure")
-        print(f"report: {report}")
+        finish_folder(args.out, rows)
     return 0
