@@ -197,6 +197,16 @@ def find_runs(root: str | os.PathLike | None = None) -> list[Path]:
     return [p for p in candidates if (p / "run.json").is_file()]
 
 
+def run_label(folder: str | os.PathLike) -> str:
+    """What a run folder is, for a source picker: ``reproduced from the paper's models``, ``synthetic demo`` or
+    ``SegGal run`` (from its run.json; ``unreadable`` when that cannot be read)."""
+    try:
+        kind = json.loads((Path(folder) / "run.json").read_text(encoding="utf-8")).get("kind")
+    except (OSError, ValueError, AttributeError):
+        return "unreadable"
+    return {"reproduced": "reproduced from the paper's models", "synthetic-demo": "synthetic demo"}.get(kind, "SegGal run")
+
+
 def run_scores(run: Run, metric: str = "accuracy") -> pd.DataFrame:
     """A run's whole-test-set scores as a published-scores table (:data:`seggal.results.SCORE_COLUMNS`).
 
@@ -226,5 +236,5 @@ def run_scores(run: Run, metric: str = "accuracy") -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(SCORE_COLUMNS))
 
 
-__all__ = ["KINDS", "TABLES", "PUBLISHED_SOURCE", "Run", "load_run", "write_run", "find_runs",
+__all__ = ["KINDS", "TABLES", "PUBLISHED_SOURCE", "Run", "load_run", "write_run", "find_runs", "run_label",
            "run_scores", "empty_table"]
