@@ -238,8 +238,9 @@ def choose_source():
     found = {str(p.relative_to(RESULTS_DIR)): p for p in find_runs(RESULTS_DIR)}
     with st.sidebar:
         choice = st.selectbox("Results", [PUBLISHED, *found], key="source", bind="query-params",
-                              format_func=lambda c: "Published (Wang et al. 2024)" if c == PUBLISHED
-                              else f"{c}: {run_label(found[c])}")
+                              format_func=lambda c: "Published (Wang et al. 2024)" if c == PUBLISHED else c)
+        if choice in found:  # what the chosen folder is: the demo, a SegGal run, or reproduced from the paper's models
+            st.caption(f"{choice}: {run_label(found[choice])}")
         typed = st.text_input("…or a run folder path", key="source-path", placeholder="results/runs/my-grid")
     folder = Path(typed).expanduser() if typed.strip() else found.get(choice)
     if folder is None:
