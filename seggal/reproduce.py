@@ -292,8 +292,9 @@ def finished(run_dir: str | os.PathLike) -> dict[str, dict]:
 
 
 def reproduce(data: str | os.PathLike, models: list[Model], run_dir: str | os.PathLike, *, limit: int | None = None,
-              device: str | None = None, log: Callable[[str], None] = print) -> list[str]:
-    """Score every model whose part is not finished yet, then each dataset's morphology → names of the parts written."""
+              device: str | None = None, morphology: bool = True, log: Callable[[str], None] = print) -> list[str]:
+    """Score every model whose part is not finished yet, then (``morphology``; one shard only) each dataset's
+    morphology → names of the parts written."""
     if limit is not None and limit < 1:
         raise SegGalError(f"--limit {limit}: give at least 1 image per tissue")
     parts = Path(run_dir) / PARTS
@@ -312,7 +313,7 @@ def reproduce(data: str | os.PathLike, models: list[Model], run_dir: str | os.Pa
                                                  "source": model.source, "synthetic_model": model.synthetic,
                                                  "data_marks": marks, "limit": limit})
         written.append(model.name)
-    for dataset in dict.fromkeys(get_task(m.task).dataset for m in models):
+    for dataset in dict.fromkeys(get_task(m.task).dataset for m in models) if morphology else ():
         name = f"morphology-{dataset.lower()}"
         if name not in done:
             _write_part(parts, name, {"morphology": morphology_rows(data, dataset, limit)},

@@ -59,12 +59,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {args.slurm}: {args.shards} array task(s) over {len(models)} model(s)")
         return 0
     shard = _shard(args.shard)
-    rp.reproduce(args.data, rp.shard_of(models, shard), args.out, limit=args.limit, device=args.device)
+    rp.reproduce(args.data, rp.shard_of(models, shard), args.out, limit=args.limit, device=args.device,
+                 morphology=shard is None or shard[0] == 0)
     if shard is not None:
         print(f"shard {shard[0]}/{shard[1]} done; run without --shard to assemble {args.out}")
         return 0
-    run = rp.assemble(args.out, args.data, models=args.models, device=args.device)
-    flagged = run.comparison[run.comparison["flagged"] == "yes"]
-    print(f"{args.out}: {run.meta['kind']} run, {len(run.per_tissue)} per-tissue rows, "
-          f"{len(run.comparison)} comparison(s) with the paper, {len(flagged)} off by more than {rp.TOLERANCE}")
+    result = rp.assemble(args.out, args.data, models=args.models, device=args.device)
+    flagged = result.comparison[result.comparison["flagged"] == "yes"]
+    print(f"{args.out}: {result.meta['kind']} run, {len(result.per_tissue)} per-tissue rows, "
+          f"{len(result.comparison)} comparison(s) with the paper, {len(flagged)} off by more than {rp.TOLERANCE}")
     return 0
