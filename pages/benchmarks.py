@@ -1,4 +1,5 @@
-"""Benchmarks page: the paper's Figures 2a, 6, 3, 4 and 5, interactive, from the published scores or a run folder."""
+"""Benchmarks page: the paper's Figures 2a, 6, 3, 4 and 5 (and Supplementary Figure 2), interactive, from the
+published scores or a run folder (a SegGal run, the synthetic demo, or a run reproduced from the paper's models)."""
 
 from pathlib import Path
 
@@ -11,7 +12,8 @@ from seggal.guideline.rules import ORDERINGS
 from seggal.ranking import figure6_methods, rank_table, scenario_scores
 from seggal.results import RESULTS_DIR, load_scores
 from seggal.metrics import METRICS
-from seggal.runs import PUBLISHED_SOURCE, find_runs, load_run, run_scores
+from seggal.reproduce import TOLERANCE
+from seggal.runs import PUBLISHED_SOURCE, find_runs, load_run, run_label, run_scores
 from seggal.tasks import TASKS, get_task
 
 PUBLISHED = "published"
@@ -60,6 +62,27 @@ def ranking(run) -> None:
     show(plots.ranking_heatmap(table, columns, source, metric), table.set_index("method"), "Figure 2a ranking",
          "ranking")
     st.caption(plots.MARKS_LEGEND)
+    if run is not None:
+        against_paper(run)
+        if not run.throughput.empty:
+            with st.expander("Inference speed (images per second on this run's hardware)"):
+                st.dataframe(run.throughput)
+
+
+def against_paper(run) -> None:
+    """The run's comparison with the paper's numbers, with every difference above the tolerance named."""
+    if run.comparison.empty:
+        return
+    st.subheader("Reproduced against published")
+    flagged = run.comparison[run.comparison["flagged"] == "yes"]
+    if len(flagged):
+        st.warning(f"{len(flagged)} reproduced number(s) differ from the published ones by more than {TOLERANCE} "
+                   "(or a different best step): " + "; ".join(
+                       f"{r.check} {r.method_id} / {r.task} / {r.test_set}: {r.reproduced:.3f} vs {r.published:.3f}"
+                       for r in flagged.itertuples()), icon=":material/difference:")
+    else:
+        st.success(f"Every reproduced number is within {TOLERANCE} of the published one.", icon=":material/check:")
+    st.dataframe(run.comparison)
 
 
 def guideline(run) -> None:
@@ -108,6 +131,30 @@ def per_tissue(run) -> None:
             rows = run.morphology[run.morphology["dataset"] == dataset]
             show(plots.morphology_bars(run.morphology, dataset, run.source), rows, f"morphology {dataset}",
                  f"morphology-{dataset}")
+    channels(run, metric)
+    if not run.per_image.empty:
+        with st.expander("Per-image scores"):
+            st.dataframe(run.per_image[run.per_image["task"] == task.id])
+
+
+def channels(run, metric: str) -> None:
+    from seggal.analysis import channel_pairs
+
+    st.subheader("Dual against single channel (Supp. Fig. 2)")
+    pairs = channel_pairs(run.per_tissue, metric)
+    if pairs.empty:
+        st.info("This run has no method scored on both the single- and the dual-channel TissueNet task.",
+                icon=":material/info:")
+        return
+    left, right = st.columns(2)
+    target = left.selectbox("Target", list(dict.fromkeys(pairs["target"])), key="pair-target")
+    rows = pairs[pairs["target"] == target]
+    test_set = right.selectbox("Test set", list(dict.fromkeys(rows["test_set"])), key="pair-test")
+    rows = rows[rows["test_set"] == test_set]
+    names = {m: run.method_name(m) for m in rows["method_id"]}
+    show(plots.channel_pairs_figure(rows, names, run.source, f"{metric}, {target.replace('_', ' ')}: single vs dual "
+                                    f"channel, test set {test_set}"), rows.reset_index(drop=True),
+         "Supplementary Figure 2", "channel-pairs")
 
 
 def regression(run, task) -> None:
@@ -192,6 +239,8 @@ def choose_source():
     with st.sidebar:
         choice = st.selectbox("Results", [PUBLISHED, *found], key="source", bind="query-params",
                               format_func=lambda c: "Published (Wang et al. 2024)" if c == PUBLISHED else c)
+        if choice in found:  # what the chosen folder is: the demo, a SegGal run, or reproduced from the paper's models
+            st.caption(f"{choice}: {run_label(found[choice])}")
         typed = st.text_input("…or a run folder path", key="source-path", placeholder="results/runs/my-grid")
     folder = Path(typed).expanduser() if typed.strip() else found.get(choice)
     if folder is None:
@@ -206,6 +255,9 @@ def choose_source():
     if run.synthetic:
         st.warning(f"**Synthetic demo** — these numbers were produced by SegGal's pipeline on synthetic images, "
                    f"not by the benchmark. {run.meta['description']}", icon=":material/science:")
+    elif run.reproduced:
+        st.success(f"**Reproduced from the paper's models.** Source: {run.source}. {run.meta['description']}",
+                   icon=":material/verified:")
     else:
         st.caption(f"Source: {run.source}. {run.meta['description']}")
     return run

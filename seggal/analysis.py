@@ -132,3 +132,26 @@ def transferability(per_tissue, task: str, method_id: str | None = None, metric:
     matrix = matrix.loc[order(matrix.index, matrix.mean(axis=1)), order(matrix.columns, matrix.mean(axis=0))]
     matrix.index.name, matrix.columns.name = "training_set", "test_set"
     return matrix
+
+
+#: Supplementary Figure 2's pairs: (target, single-channel task, dual-channel task) on TissueNet.
+CHANNEL_PAIRS = (("nuclei", "tissuenet-nuclei-nuclear", "tissuenet-nuclei-dual"),
+                 ("whole_cell", "tissuenet-wholecell-wholecell", "tissuenet-wholecell-dual"))
+
+
+def channel_pairs(per_tissue, metric: str = "accuracy"):
+    """Supplementary Figure 2: each method's ``metric`` with one channel and with both, per target and test
+    set (models trained on ``All``) → DataFrame method_id, target, test_set, single, dual, gain (dual − single);
+    only methods scored on both tasks of a pair appear."""
+    import pandas as pd
+
+    _require(per_tissue, ("method_id", "task", "training_set", "test_set", metric), "per-tissue results")
+    rows = per_tissue[per_tissue["training_set"] == "All"].set_index(["method_id", "task", "test_set"])[metric]
+    out = []
+    for target, single, dual in CHANNEL_PAIRS:
+        for (method_id, task, test_set), value in rows.items():
+            if task == single and (method_id, dual, test_set) in rows.index:
+                both = float(rows[(method_id, dual, test_set)])
+                out.append({"method_id": method_id, "target": target, "test_set": test_set, "single": float(value),
+                            "dual": both, "gain": both - float(value)})
+    return pd.DataFrame(out, columns=["method_id", "target", "test_set", "single", "dual", "gain"])

@@ -287,3 +287,16 @@ def sweep_curves(sweeps: pd.DataFrame, names: Mapping[str, str], source: str, ti
 __all__ = ["ranking_heatmap", "guideline_figure", "transfer_heatmap", "published_transfer_figure", "tissue_matrix",
            "tissue_heatmap", "coefficient_plot", "morphology_bars", "sweep_curves", "method_label", "MARKS_LEGEND",
            "BAND_COLOURS", "band_css"]
+
+
+def channel_pairs_figure(pairs: pd.DataFrame, names: Mapping[str, str], source: str, title: str):
+    """Supplementary Figure 2: single- against dual-channel accuracy, one pair of bars per method
+    (``pairs``: rows of :func:`seggal.analysis.channel_pairs` for one target and test set)."""
+    import plotly.graph_objects as go
+
+    labels = [names.get(m, m) for m in pairs["method_id"]]
+    fig = go.Figure([go.Bar(name=column, x=labels, y=pairs[column], hovertemplate=f"<b>%{{x}}</b><br>{column}: %{{y:.3f}}<extra></extra>")
+                     for column in ("single", "dual")])
+    fig.update_layout(title=_title(title, source), barmode="group", height=420, yaxis={"range": [0, 1]},
+                      margin={"l": 10, "r": 10, "t": 80, "b": 10})
+    return fig

@@ -1,10 +1,11 @@
 """Run results folders: what a SegGal run (or the synthetic demo) measured, validated on the way in and out.
 
-A run folder (``results/demo/``, ``results/runs/<name>/``) holds ``run.json`` and up to four tables; a
+A run folder (``results/demo/``, ``results/runs/<name>/``) holds ``run.json`` and up to seven tables; a
 missing table reads as an empty one with the right columns.
 
 ``run.json``
-    ``{"name", "kind", "date", "commit", "hardware", "description"}`` with ``kind`` one of :data:`KINDS`;
+    ``{"name", "kind", "date", "commit", "hardware", "description"}`` with ``kind`` one of :data:`KINDS`
+    (``reproduced``: the paper's own models on its own data, :mod:`seggal.reproduce`; never anything synthetic);
     optional ``"methods"``: ``{method_id: description}`` declaring ids that are not in the registry (the
     synthetic demo's stand-in "methods"), so that a typo in a real method id is still an error.
 ``per_tissue.csv``
@@ -19,6 +20,13 @@ missing table reads as an empty one with the right columns.
 ``timings.csv``
     method_id, task, training_set, hours, standardised_hours, batch_size, epochs, iterations,
     n_train_images, hardware.
+``per_image.csv``
+    method_id, task, training_set, tissue, image, mAP … accuracy (each test image scored alone).
+``throughput.csv``
+    method_id, task, training_set, n_images, seconds, images_per_s, device, hardware (inference speed).
+``comparison.csv``
+    check, method_id, task, training_set, test_set, unit (``accuracy`` | ``px``), published, reproduced,
+    abs_difference, flagged (``yes`` | ``no``): reproduced values against the paper's (:mod:`seggal.reproduce`).
 
 Every problem raises :class:`SegGalError` naming the file, the line (header = line 1) and the column.
 """
@@ -42,7 +50,7 @@ from seggal.results import RESULTS_DIR, SCORE_COLUMNS, all_tissue_scores, load_s
 from seggal.schema import fail, read_table, validate_table
 from seggal.tasks import TASKS
 
-KINDS = ("synthetic-demo", "seggal-run", "published")
+KINDS = ("synthetic-demo", "seggal-run", "published", "reproduced")
 META_KEYS = ("name", "kind", "date", "commit", "hardware", "description")
 PUBLISHED_SOURCE = "Published figures: Wang et al. 2024, bioRxiv (results/published/scores.csv)"
 
@@ -57,12 +65,22 @@ TABLES: dict[str, dict[str, object]] = {
     "timings": {"method_id": "method", "task": "task", "training_set": "set", "hours": "amount",
                 "standardised_hours": "amount?", "batch_size": "int?", "epochs": "int?", "iterations": "int?",
                 "n_train_images": "int?", "hardware": "text"},
+    "per_image": {"method_id": "method", "task": "task", "training_set": "set", "tissue": "set", "image": "text",
+                  **{m: "score" for m in METRICS}},
+    "throughput": {"method_id": "method", "task": "task", "training_set": "set", "n_images": "int",
+                   "seconds": "amount", "images_per_s": "amount", "device": "text", "hardware": "text"},
+    "comparison": {"check": "text", "method_id": "method", "task": "task", "training_set": "set", "test_set": "set",
+                   "unit": ("accuracy", "px"), "published": "amount", "reproduced": "amount",
+                   "abs_difference": "amount", "flagged": ("yes", "no")},
 }
 KEYS = {
     "per_tissue": ("method_id", "task", "training_set", "test_set"),
     "sweeps": ("method_id", "task", "tissue", "mode", "variant", "px"),
     "morphology": ("dataset", "tissue"),
     "timings": ("method_id", "task", "training_set"),
+    "per_image": ("method_id", "task", "training_set", "image"),
+    "throughput": ("method_id", "task", "training_set"),
+    "comparison": ("check", "method_id", "task", "training_set", "test_set"),
 }
 
 
@@ -76,16 +94,25 @@ class Run:
     sweeps: pd.DataFrame
     morphology: pd.DataFrame
     timings: pd.DataFrame
+    per_image: pd.DataFrame
+    throughput: pd.DataFrame
+    comparison: pd.DataFrame
 
     @property
     def synthetic(self) -> bool:
         return self.meta["kind"] == "synthetic-demo"
 
     @property
+    def reproduced(self) -> bool:
+        """The paper's own models scored on its own test data (never synthetic)."""
+        return self.meta["kind"] == "reproduced"
+
+    @property
     def source(self) -> str:
         """One line naming where the numbers come from, for chart titles and captions."""
         m = self.meta
-        what = "SYNTHETIC DEMO, not benchmark results" if self.synthetic else f"SegGal run {m['name']!r}"
+        what = ("SYNTHETIC DEMO, not benchmark results" if self.synthetic else
+                f"Reproduced from the paper's models, run {m['name']!r}" if self.reproduced else f"SegGal run {m['name']!r}")
         commit = m["commit"][:10] + (DIRTY if m["commit"].endswith(DIRTY) else "")
         return f"{what} ({m['date']}, commit {commit}, {m['hardware']})"
 
@@ -170,6 +197,16 @@ def find_runs(root: str | os.PathLike | None = None) -> list[Path]:
     return [p for p in candidates if (p / "run.json").is_file()]
 
 
+def run_label(folder: str | os.PathLike) -> str:
+    """What a run folder is, for a source picker: ``reproduced from the paper's models``, ``synthetic demo`` or
+    ``SegGal run`` (from its run.json; ``unreadable`` when that cannot be read)."""
+    try:
+        kind = json.loads((Path(folder) / "run.json").read_text(encoding="utf-8")).get("kind")
+    except (OSError, ValueError, AttributeError):
+        return "unreadable"
+    return {"reproduced": "reproduced from the paper's models", "synthetic-demo": "synthetic demo"}.get(kind, "SegGal run")
+
+
 def run_scores(run: Run, metric: str = "accuracy") -> pd.DataFrame:
     """A run's whole-test-set scores as a published-scores table (:data:`seggal.results.SCORE_COLUMNS`).
 
@@ -199,5 +236,5 @@ def run_scores(run: Run, metric: str = "accuracy") -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(SCORE_COLUMNS))
 
 
-__all__ = ["KINDS", "TABLES", "PUBLISHED_SOURCE", "Run", "load_run", "write_run", "find_runs",
+__all__ = ["KINDS", "TABLES", "PUBLISHED_SOURCE", "Run", "load_run", "write_run", "find_runs", "run_label",
            "run_scores", "empty_table"]

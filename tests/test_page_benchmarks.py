@@ -130,11 +130,11 @@ def test_demo_guideline_tab_stays_on_the_published_scores():
 def test_demo_per_tissue_tab_draws_heatmap_regression_and_morphology():
     at = _demo(TABS[2])
     titles = _titles(at)
-    assert len(titles) == 4  # Figure 3a, 3b, morphology of TissueNet and LIVECell
+    assert len(titles) == 5  # Figure 3a, 3b, morphology of TissueNet and LIVECell, Supp. Fig. 2 (single vs dual)
     assert all("SYNTHETIC DEMO" in t for t in titles)
     heat = _charts(at)[0]["data"][0]
     assert heat["x"][-1] == "All" and len(heat["x"]) == 11
-    assert len(_downloads(at)) == 4
+    assert len(_downloads(at)) == 5
 
 
 def test_demo_transferability_tab_has_the_run_matrix_and_the_published_column():

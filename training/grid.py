@@ -15,7 +15,6 @@ with ``--evaluate``, their test scores per tissue as ``per_tissue.csv``, into a 
 from __future__ import annotations
 
 import argparse
-import shlex
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ from seggal import checkpoint, gallery, hub
 from seggal.errors import SegGalError
 from seggal.methods import availability, get_method
 from seggal.provenance import PROJECT_ROOT, git_commit, hardware
+from seggal.slurm import slurm_script
 
 
 
@@ -95,29 +95,6 @@ def train_command(job: Job, data: str, out_root: Path, options: list[str] = (), 
         launcher = ["torchrun", f"--nproc_per_node={gpus}", "-m"]
     return [*launcher, "training.train", "--method", job.method, "--task", job.task, "--train-set",
             job.training_set, "--data", data, "--out", str(out_root / job.name), "--resume", *options]
-
-
-def slurm_script(commands: list[list[str]], *, gpus: int = 1, hours: int = 48, parallel: int = 8,
-                 log_dir: str = "logs") -> str:
-    """A SLURM array script running ``commands`` (one array task each) from the project folder."""
-    if not commands:
-        raise SegGalError("SLURM script: no jobs left to run")
-    lines = "\n".join(f"  {shlex.quote(shlex.join(c))}" for c in commands)
-    return f"""#!/bin/bash
-#SBATCH --job-name=seggal-grid
-#SBATCH --array=0-{len(commands) - 1}%{parallel}
-#SBATCH --gres=gpu:{gpus}
-#SBATCH --cpus-per-task={8 * gpus}
-#SBATCH --time={hours}:00:00
-#SBATCH --output={log_dir}/seggal-%A_%a.out
-# Written by `python -m training.grid --slurm`. Every job resumes from its last checkpoint when re-run.
-set -euo pipefail
-cd {shlex.quote(str(PROJECT_ROOT))}
-JOBS=(
-{lines}
-)
-bash -c "${{JOBS[$SLURM_ARRAY_TASK_ID]}}"
-"""
 
 
 def timings(job_list: list[Job], out_root: Path) -> pd.DataFrame:

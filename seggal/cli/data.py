@@ -1,4 +1,6 @@
-"""``python -m seggal data info PATH [--images DIR] [--json]``: what a dataset file holds."""
+"""``python -m seggal data info PATH [--images DIR] [--json]``: what a dataset file holds;
+``python -m seggal data pull tissuenet|livecell [--source paper|original] --out DIR``: fetch the benchmark's data
+(:mod:`seggal.data.pull`)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     info.add_argument("--images", help="LIVECell: folder holding the TIFFs (default: the nearest images/ folder)")
     info.add_argument("--json", action="store_true", help="print JSON")
     info.set_defaults(run=run_info)
+    pull = actions.add_parser("pull", help="download the paper's preprocessed test data or the original datasets")
+    pull.add_argument("dataset", choices=("tissuenet", "livecell"))
+    pull.add_argument("--source", choices=("paper", "original"), default="paper",
+                      help="paper: the paper's 256 x 256 sets (Google Drive); original: TissueNet v1.1 (placed by "
+                           "hand after its licence step) / LIVECell (its S3 bucket)")
+    pull.add_argument("--out", required=True, help="folder; the data lands in OUT/tissuenet/ or OUT/livecell/")
+    pull.set_defaults(run=run_pull)
 
 
 def describe(path: str, images: str | None = None) -> dict:
@@ -58,4 +67,30 @@ def run_info(args: argparse.Namespace) -> int:
     width = max((len(t) for t in info["tissues"]), default=0)
     for name, count in info["tissues"].items():
         print(f"    {name.ljust(width)}  {count}")
+    return 0
+
+
+def run_pull(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from seggal.data.pull import MANIFEST, pull_dataset
+
+    bars = []
+
+    def bar(name: str):
+        progress = tqdm(unit="B", unit_scale=True, desc=name, leave=False)
+        bars.append(progress)
+
+        def update(done: int, total: int | None) -> None:
+            progress.total = total
+            progress.update(done - progress.n)
+
+        return update
+
+    try:
+        folder = pull_dataset(args.dataset, args.source, args.out, bar)
+    finally:
+        for progress in bars:
+            progress.close()
+    print(f"{folder}: complete; files and SHA-256 in {folder / MANIFEST}")
     return 0

@@ -112,22 +112,27 @@ def _network_error(exc: BaseException) -> bool:
 
 
 def fetch_file(url: str, folder: Path, *, sha256: str = "", progress: Progress | None = None,
-               entry: Mapping | None = None) -> Fetched:
+               entry: Mapping | None = None, name: str | None = None, how: str | None = None) -> Fetched:
     """Download ``url`` (a Drive ``uc?id=`` URL or any HTTP(S) URL) into ``folder`` with gdown → :class:`Fetched`.
 
     Resumable: a partial file left in ``folder`` by an earlier attempt is continued with an HTTP ``Range``
     request, and a connection cut mid-file is retried from where it stopped (``RETRIES`` times). A known
     ``sha256`` is checked; a mismatch deletes the file. Errors are :class:`SegGalError`; one that cannot connect
-    says "needs a network" and how to import a hand-downloaded file.
+    says "needs a network" and ``how`` to do without (default: how to import a hand-downloaded model file).
+    ``name``: the file name to write (default: the server's); a complete file of that name is not fetched again.
     """
     import gdown
     from gdown.exceptions import DownloadError, FileURLRetrievalError
 
     folder.mkdir(parents=True, exist_ok=True)
+    if name is not None and (folder / name).is_file():
+        return _checked(folder / name, file_sha256(folder / name), sha256, url)
     hasher = hashlib.sha256()
-    how = _hand_import(entry) if entry else f"download {url} by hand and import it with `python -m seggal models import`"
+    how = how or (_hand_import(entry) if entry else
+                  f"download {url} by hand and import it with `python -m seggal models import`")
     try:
-        path = gdown.download(url, output=str(folder) + os.sep, quiet=progress is not None, use_cookies=False,
+        path = gdown.download(url, output=str(folder / name) if name else str(folder) + os.sep,
+                              quiet=progress is not None, use_cookies=False,
                               resume=True, retries=RETRIES, timeout=TIMEOUT_S, progress=progress, hasher=hasher)
     except Exception as exc:  # noqa: BLE001 — gdown / requests raise many types; all become one clear message
         if _network_error(exc):
@@ -136,8 +141,12 @@ def fetch_file(url: str, folder: Path, *, sha256: str = "", progress: Progress |
             raise SegGalError(f"download of {url} failed: {exc}; the partial file stays in {folder} and the next "
                               f"pull resumes it; nothing was stored in the model cache") from None
         raise
-    path = Path(path)
-    digest = hasher.hexdigest()
+    return _checked(Path(path), hasher.hexdigest(), sha256, url)
+
+
+def _checked(path: Path, digest: str, sha256: str, url: str) -> Fetched:
+    """:class:`Fetched` for a complete download whose SHA-256 is ``digest``; a mismatch with a known ``sha256``
+    deletes the file."""
     if sha256 and digest != sha256:
         path.unlink()
         raise SegGalError(f"download of {url} is corrupt or truncated: SHA-256 {digest} is not the published "
@@ -170,6 +179,36 @@ def fetch_folder(url: str, folder: Path, *, entry: Mapping | None = None) -> Fet
     return Fetched(folder, tree_sha256(folder), url)
 
 
+def drive_folder_files(folder_id: str) -> list[tuple[str, str]]:
+    """The files of a public Google Drive folder, sub-folders included → sorted ``(relative path, file id)``.
+
+    The listing is gdown's own (its parser of Drive's folder view), read from :func:`drive_base` so that a
+    test can serve it from 127.0.0.1; the files are then fetched one by one with :func:`fetch_file`, which
+    gives each a progress bar, resumption and a SHA-256 (``gdown.download_folder`` gives neither).
+    """
+    import requests
+    from gdown.download_folder import _download_and_parse_google_drive_link, _get_directory_structure
+
+    class _Session(requests.Session):  # gdown's listing URL is fixed to Google: point it at drive_base()
+        def request(self, method, url, *args, **kwargs):
+            return super().request(method, url.replace(DEFAULT_DRIVE_URL, drive_base(), 1), *args, **kwargs)
+
+    url = drive_url("folder", folder_id)
+    try:
+        with _Session() as session:
+            tree = _download_and_parse_google_drive_link(sess=session, folder_id=folder_id, quiet=True, verify=True,
+                                                         timeout=TIMEOUT_S)
+    except Exception as exc:  # noqa: BLE001 — requests / gdown raise many types; all become one clear message
+        if _network_error(exc):
+            raise SegGalError(f"needs a network: cannot connect to {url} ({type(exc).__name__})") from None
+        raise SegGalError(f"cannot list Drive folder {url}: {exc}") from None
+    files = sorted((path, item.id) for item, path in _get_directory_structure(gdrive_file=tree, previous_path="")
+                   if item is not None)
+    if not files:
+        raise SegGalError(f"Drive folder {url} holds no files")
+    return files
+
+
 def tree_sha256(folder: Path) -> str:
     """SHA-256 of a folder: of the sorted ``relative-path sha256`` lines of its files."""
     lines = sorted(f"{p.relative_to(folder).as_posix()} {file_sha256(p)}" for p in folder.rglob("*") if p.is_file())
@@ -196,7 +235,7 @@ def fetch_original(entry: Mapping, *, progress: Progress | None = None) -> Fetch
     else:
         fetched = fetch_file(url, folder, sha256=entry.get("sha256", ""), progress=progress, entry=entry)
         if fetched.path.suffix == ".zip" and entry["format"] not in TORCH_FORMATS:
-            fetched = Fetched(_unzip(fetched.path), fetched.sha256, fetched.url)
+            fetched = Fetched(unpack_zip(fetched.path), fetched.sha256, fetched.url)
     if entry["format"] in TORCH_FORMATS:
         files = [fetched.path] if fetched.path.is_file() else [p for p in fetched.path.rglob("*") if p.is_file()
                                                                 and p.suffix in ("", ".pth", ".pt", ".pkl", ".bin")]
@@ -213,7 +252,7 @@ def _original_dir(entry: Mapping) -> Path:
     return downloads_dir() / repo_id(entry["method_id"], entry["task"], entry["training_set"], org="original")
 
 
-def _unzip(path: Path) -> Path:
+def unpack_zip(path: Path) -> Path:
     """Unpack a zip beside itself (members may not leave the folder) → the folder."""
     out = path.with_suffix("")
     staged = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp", dir=path.parent))
