@@ -129,3 +129,115 @@ def test_cellpose_layout_mismatch_is_a_clear_error(tmp_path):
     torch.save({"not": "a state dict"}, tmp_path / "n")
     with pytest.raises(SegGalError, match="state dict"):
         convert(tmp_path / "n", method="cellpose", task="tissuenet-nuclei-dual", training_set="All", out=tmp_path / "o")
+
+
+# ----------------------------------------------------------------------------------------- MMDetection 2.28
+
+TISSUENET_NORM = {"mean": [55.0704424, 55.0704424], "std": [67.22934807, 67.22934807], "to_rgb": False}
+
+
+def _mmdet2_container(tmp_path, model_cfg: dict, state: dict, name: str = "epoch_50.pth"):
+    """An mmcv 1.x checkpoint container: meta with the config text and a numpy score, and the state dict."""
+    import torch
+    from mmengine.config import Config
+
+    text = Config(dict(model=model_cfg, img_norm_cfg=TISSUENET_NORM)).pretty_text
+    meta = {"mmdet_version": "2.28.2", "mmcv_version": "1.7.1", "config": text, "CLASSES": ("cell",), "epoch": 50,
+            "hook_msgs": {"best_score": np.float64(0.61)}}
+    path = tmp_path / name
+    torch.save({"meta": meta, "state_dict": state, "optimizer": {"state": {}, "param_groups": []}}, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def mask_rcnn():
+    pytest.importorskip("mmdet")
+    pytest.importorskip("mmcv.ops")
+    from seggal.backends.mmdet import build as build_mmdet
+
+    return build_mmdet("mask-rcnn", None, "cpu", in_channels=2)
+
+
+def test_mmdet2_checkpoint_predicts_as_mmdetection_itself(mask_rcnn, tmp_path, dual_image):
+    import torch
+    from mmdet.registry import MODELS
+    from mmengine.config import ConfigDict
+    from mmengine.runner.checkpoint import load_state_dict
+
+    from seggal.backends.mmdet import _data_sample, adapt_model_config, load_config, model_input, paint
+
+    model_cfg = load_config("mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py").model.to_dict()
+    with torch.no_grad():  # a confident cell class everywhere, so that random weights give detections
+        mask_rcnn.model.roi_head.bbox_head.fc_cls.bias[0] = 4.0
+    original = _mmdet2_container(tmp_path, model_cfg, mask_rcnn.model.state_dict())
+    folder = convert(original, method="mask-rcnn", task="tissuenet-nuclei-dual", training_set="All",
+                     out=tmp_path / "converted")
+    record = read_config(folder)["preprocessing"]
+    assert record["normalisation"]["mean"] == TISSUENET_NORM["mean"] and record["channel_order"] == ["nuclear", "membrane"]
+    ours = build("mask-rcnn", folder, device="cpu").predict(dual_image)
+
+    cfg = adapt_model_config(model_cfg, 2)
+    cfg["data_preprocessor"].update(mean=[55.0704424], std=[67.22934807])
+    direct = MODELS.build(ConfigDict(cfg))
+    # our own test file: mmengine's loader with a plain torch.load (its numpy meta needs weights_only=False)
+    load_state_dict(direct, torch.load(original, map_location="cpu", weights_only=False)["state_dict"], strict=True)
+    direct.eval()
+    pixels = model_input(dual_image, 2)
+    with torch.no_grad():
+        found = direct.test_step({"inputs": [torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)))],
+                                  "data_samples": [_data_sample(*pixels.shape[:2])]})[0].pred_instances
+    expected = paint(found.masks.numpy().astype(bool).reshape(-1, *pixels.shape[:2]), found.scores.numpy())
+    assert ours.labels.max() > 0
+    np.testing.assert_array_equal(ours.labels, expected.labels)
+    np.testing.assert_array_equal(ours.scores, expected.scores)
+
+
+def test_mmdet2_checkpoint_of_another_architecture_is_refused(mask_rcnn, tmp_path):
+    from seggal.backends.mmdet import load_config
+
+    cascade = load_config("mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py").model.to_dict()
+    cascade["type"], cascade["rpn_head"]["num_convs"] = "CascadeRCNN", 2
+    original = _mmdet2_container(tmp_path, cascade, mask_rcnn.model.state_dict())
+    with pytest.raises(SegGalError, match="CascadeRCNN.*MaskRCNN|rpn_convs"):
+        convert(original, method="mask-rcnn", task="tissuenet-nuclei-dual", training_set="All", out=tmp_path / "o")
+    assert not (tmp_path / "o").exists()
+
+
+def test_config_text_is_parsed_without_running_it(tmp_path):
+    from seggal.zoo.formats.mmdet2 import parse_config
+
+    marker = tmp_path / "ran"
+    text = f"model = dict(type='MaskRCNN', backbone=dict(depth=50, out_indices=(0, 1)), lr=-0.02)\n" \
+           f"evil = open({str(marker)!r}, 'w')\nflag = True\n"
+    parsed = parse_config(text)
+    assert parsed == {"model": {"type": "MaskRCNN", "backbone": {"depth": 50, "out_indices": (0, 1)}, "lr": -0.02},
+                      "flag": True}
+    assert not marker.exists()
+
+
+def test_replicated_three_channel_input_folds_exactly():
+    import torch
+
+    from seggal.zoo.formats.mmdet2 import fold_replicated_input
+
+    torch.manual_seed(0)
+    weight = torch.randn(8, 3, 3, 3, dtype=torch.float64)
+    x = torch.rand(1, 1, 16, 16, dtype=torch.float64)
+    folded = fold_replicated_input({"w": weight}, "w")["w"]
+    torch.testing.assert_close(torch.nn.functional.conv2d(x, folded), torch.nn.functional.conv2d(x.repeat(1, 3, 1, 1), weight))
+
+
+def test_mask2former_keys_are_renamed():
+    from seggal.zoo.formats.mmdet2 import rename_mask2former
+
+    old = {"panoptic_head.transformer_decoder.layers.0.attentions.0.attn.in_proj_weight": 1,
+           "panoptic_head.transformer_decoder.layers.0.attentions.1.attn.out_proj.bias": 2,
+           "panoptic_head.transformer_decoder.layers.3.ffns.0.layers.0.0.weight": 3,
+           "panoptic_head.pixel_decoder.encoder.layers.5.attentions.0.sampling_offsets.weight": 4,
+           "backbone.conv1.weight": 5}
+    assert set(rename_mask2former(old)) == {
+        "panoptic_head.transformer_decoder.layers.0.cross_attn.attn.in_proj_weight",
+        "panoptic_head.transformer_decoder.layers.0.self_attn.attn.out_proj.bias",
+        "panoptic_head.transformer_decoder.layers.3.ffn.layers.0.0.weight",
+        "panoptic_head.pixel_decoder.encoder.layers.5.self_attn.sampling_offsets.weight",
+        "backbone.conv1.weight"}
