@@ -241,3 +241,56 @@ def test_mask2former_keys_are_renamed():
         "panoptic_head.transformer_decoder.layers.3.ffn.layers.0.0.weight",
         "panoptic_head.pixel_decoder.encoder.layers.5.self_attn.sampling_offsets.weight",
         "backbone.conv1.weight"}
+
+
+# ----------------------------------------------------------------------------------------- StarDist
+
+
+def test_stardist_folder_predicts_as_stardist_itself(tmp_path, dual_image):
+    import shutil
+
+    from seggal.backends.base import network_input
+
+    source = Path(__file__).resolve().parent / "fixtures" / "zoo" / "stardist_k2" / "model"
+    folder = convert(source, method="stardist", task="tissuenet-nuclei-dual", training_set="All", out=tmp_path / "sd")
+    from stardist.models import StarDist2D  # after the backend imported TensorFlow its way (Triton first)
+
+    record = read_config(folder)["preprocessing"]
+    assert record["normalisation"]["high"] == 99.8 and record["normalisation"]["low"] == 0.0
+    ours = build("stardist", folder).predict(dual_image)
+    shutil.copytree(source, tmp_path / "models" / "model")
+    direct = StarDist2D(None, name="model", basedir=str(tmp_path / "models"))  # StarDist's own loader (Keras 3)
+    labels, details = direct.predict_instances(network_input(dual_image), axes="YXC", verbose=False,
+                                               show_tile_progress=False)
+    assert labels.max() > 0 and direct.thresholds.prob == 0.6
+    np.testing.assert_array_equal(ours.labels, labels)
+
+
+def test_one_channel_stardist_folder_is_widened_onto_the_tasks_channel(tmp_path):
+    import json as _json
+
+    from seggal.backends.base import network_input
+    from seggal.backends.stardist import from_scratch
+
+    one = from_scratch("stardist", n_rays=8, n_channel_in=1, unet_n_depth=2, unet_n_filter_base=8)
+    keras_model = one.model.keras_model
+    kernel, bias = keras_model.get_layer("prob").get_weights()
+    keras_model.get_layer("prob").set_weights([kernel, bias + 1.0])
+    folder = tmp_path / "one"
+    folder.mkdir()
+    config = {k: list(v) if isinstance(v, tuple) else v for k, v in vars(one.model.config).items()}
+    (folder / "config.json").write_text(_json.dumps(config))
+    from keras.src.legacy.saving import legacy_h5_format  # Keras 3's writer of the Keras 2 HDF5 layout
+    import h5py
+
+    with h5py.File(folder / "weights_best.h5", "w") as handle:
+        legacy_h5_format.save_weights_to_hdf5_group(handle, keras_model)
+    converted = convert(folder, method="stardist", task="tissuenet-wholecell-wholecell", training_set="All",
+                        out=tmp_path / "sd")
+    pixels, _, _ = synthetic_tissue((64, 64), "Breast", seed=4)
+    image = Image(pixels[:, :, :1], ChannelSpec(None, 0))  # a whole-cell channel only: network slot 1
+    ours = build("stardist", converted).predict(image)
+    labels, _ = one.model.predict_instances(network_input(image)[:, :, 1:], axes="YXC", verbose=False,
+                                            show_tile_progress=False)
+    assert labels.max() > 0
+    np.testing.assert_array_equal(ours.labels, labels)
