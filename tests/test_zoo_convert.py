@@ -294,3 +294,37 @@ def test_one_channel_stardist_folder_is_widened_onto_the_tasks_channel(tmp_path)
                                             show_tile_progress=False)
     assert labels.max() > 0
     np.testing.assert_array_equal(ours.labels, labels)
+
+
+# ----------------------------------------------------------------------------------------- Segment Anything
+
+
+def test_sam_checkpoint_predicts_as_segment_anything_itself(tmp_path, dual_image):
+    """ViT-B, the smallest architecture segment-anything builds (its registry has no smaller one). Random
+    weights give no masks past the automatic generator's quality filters, so SAM's own outputs for one
+    point prompt (mask logits, predicted IoU) are compared: the converted model's and segment-anything's
+    loaded from the original file."""
+    import torch
+    from segment_anything import SamPredictor, sam_model_registry
+
+    from seggal.backends.sam import random_init, rgb
+
+    original = tmp_path / "sam_vit_b_01ec64.pth"
+    torch.save(random_init("vit_b", seed=0).sam.state_dict(), original)  # the official files' format
+    folder = convert(original, method="sam", task="tissuenet-nuclei-dual", training_set="All", out=tmp_path / "sam")
+    record = read_config(folder)["preprocessing"]
+    assert record["channel_order"] == ["membrane", "nuclear", "zeros"] and record["generator"]["points_per_side"] == 32
+    ours = build("sam", folder, device="cpu")
+    direct = sam_model_registry["vit_b"](checkpoint=str(original)).eval()
+    outputs = []
+    for sam in (ours.sam, direct):
+        predictor = SamPredictor(sam)
+        with torch.inference_mode():
+            predictor.set_image(rgb(dual_image))
+            outputs.append(predictor.predict(point_coords=np.array([[32, 32]]), point_labels=np.array([1]),
+                                             return_logits=True))
+    (masks, iou, low), (masks0, iou0, low0) = outputs
+    assert np.std(low0) > 0
+    np.testing.assert_array_equal(low, low0)
+    np.testing.assert_array_equal(iou, iou0)
+    np.testing.assert_array_equal(masks, masks0)
