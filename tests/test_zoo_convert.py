@@ -227,6 +227,23 @@ def test_replicated_three_channel_input_folds_exactly():
     torch.testing.assert_close(torch.nn.functional.conv2d(x, folded), torch.nn.functional.conv2d(x.repeat(1, 3, 1, 1), weight))
 
 
+def test_per_channel_normalisation_folds_into_a_biased_first_convolution():
+    import torch
+
+    from seggal.zoo.formats.mmdet2 import fold_normalisation
+
+    torch.manual_seed(0)
+    weight, bias = torch.randn(6, 2, 4, 4, dtype=torch.float64), torch.randn(6, dtype=torch.float64)
+    mean, std = [123.675, 116.28], [58.395, 57.12]
+    x = torch.rand(1, 2, 16, 16, dtype=torch.float64) * 255
+    normalised = (x - torch.tensor(mean)[:, None, None]) / torch.tensor(std)[:, None, None]
+    folded = fold_normalisation({"c.weight": weight, "c.bias": bias}, "c.weight", mean, std)
+    torch.testing.assert_close(torch.nn.functional.conv2d(x, folded["c.weight"], folded["c.bias"], stride=4),
+                               torch.nn.functional.conv2d(normalised, weight, bias, stride=4), rtol=1e-9, atol=1e-6)
+    with pytest.raises(SegGalError, match="bias"):
+        fold_normalisation({"c.weight": weight}, "c.weight", mean, std)
+
+
 def test_mask2former_keys_are_renamed():
     from seggal.zoo.formats.mmdet2 import rename_mask2former
 

@@ -18,7 +18,9 @@ models the channel replicated three times (``LoadTIFImageFromFile``); both then 
 config's ``img_norm_cfg`` (TissueNet: mean 55.0704424, std 67.22934807 per channel) and pad to a multiple
 of 32. A three-channel first convolution fed a replicated channel equals the one-channel convolution
 with the three kernels summed (:func:`fold_replicated_input`), which is what SegGal's one-channel
-network takes. The normalisation is stored with the checkpoint (``backend.json``'s ``normalisation``).
+network takes. One mean / std for every channel is stored with the checkpoint (``backend.json``'s
+``normalisation``, applied by the data preprocessor); per-channel values (the Swin configs keep
+ImageNet's 123.675 / 116.28) are folded into the first convolution (:func:`fold_normalisation`).
 """
 
 from __future__ import annotations
@@ -136,6 +138,27 @@ def fold_replicated_input(state: dict, first_conv: str) -> dict:
     return out
 
 
+def fold_normalisation(state: dict, first_conv: str, mean: list[float], std: list[float]) -> dict:
+    """A copy of ``state`` whose first convolution (with a bias) takes raw inputs instead of inputs
+    normalised per channel as ``(x - mean[c]) / std[c]``: kernels divided by ``std[c]``, the bias less
+    the kernels' response to ``mean[c] / std[c]``. The same function up to floating-point rounding
+    wherever the convolution does not pad (Swin's stride-4 patch embedding on images whose sides are
+    multiples of 4; in the padding the normalised zero becomes a raw zero)."""
+    import torch
+
+    weight, bias_key = state[first_conv], first_conv[: -len("weight")] + "bias"
+    if bias_key not in state:
+        raise SegGalError(f"{first_conv}: per-channel normalisation (mean {mean}, std {std}) can only be folded into "
+                          "a first convolution with a bias")
+    m = torch.tensor(mean, dtype=torch.float64)[: weight.shape[1]]
+    sd = torch.tensor(std, dtype=torch.float64)[: weight.shape[1]]
+    scaled = weight.double() / sd[None, :, None, None]
+    out = dict(state)
+    out[first_conv] = scaled.to(weight.dtype)
+    out[bias_key] = (state[bias_key].double() - (scaled * m[None, :, None, None]).sum(dim=(1, 2, 3))).to(weight.dtype)
+    return out
+
+
 def _first_conv(state: dict) -> str:
     for key in ("backbone.conv1.weight", "backbone.stem.0.weight", "backbone.patch_embed.projection.weight"):
         if key in state:
@@ -179,6 +202,11 @@ def convert(path: Path, method: Method, task: Task) -> Converted:
     config = parse_config(meta["config"]) if isinstance(meta.get("config"), str) else {}
     first = _first_conv(state)
     in_channels = int(state[first].shape[1])
+    norm_cfg = config.get("img_norm_cfg") or {}
+    mean, std = [float(v) for v in norm_cfg.get("mean", [])], [float(v) for v in norm_cfg.get("std", [])]
+    normalisation = {"mean": mean[:1], "std": std[:1]} if mean and std else None
+    if len(set(mean[:in_channels])) > 1 or len(set(std[:in_channels])) > 1:  # per-channel values (Swin: ImageNet's)
+        state, normalisation = fold_normalisation(state, first, mean, std), {"mean": [0.0], "std": [1.0]}
     if in_channels == 3:
         state, in_channels = fold_replicated_input(state, first), 1
     if in_channels not in (1, 2):
@@ -192,10 +220,9 @@ def convert(path: Path, method: Method, task: Task) -> Converted:
     if ours.get("type") == "Mask2Former":
         state = rename_mask2former(state)
     record = preprocessing(config, in_channels)
-    norm = record["normalisation"]
     backend_meta = {"backend": "mmdet", "method": method.id, "config": method.options["config"],
                     "in_channels": in_channels, "mmdet_version": version or "2.x", "rfsearch": None,
-                    "normalisation": {"mean": norm["mean"][:1], "std": norm["std"][:1]} if norm["mean"] else None}
+                    "normalisation": normalisation}
     segmenter = segmenter_from_state(method, state, backend_meta)
     notes = [f"MMDetection {version or '2.x'} checkpoint; architecture read from its embedded config"
              if config else f"MMDetection {version or '2.x'} checkpoint without an embedded config: only the "
