@@ -6,6 +6,8 @@ import streamlit as st
 
 from seggal import plots
 from seggal.errors import SegGalError
+from seggal.guideline.explanations import band_legend
+from seggal.guideline.rules import ORDERINGS
 from seggal.ranking import figure6_methods, rank_table, scenario_scores
 from seggal.results import RESULTS_DIR, load_scores
 from seggal.metrics import METRICS
@@ -64,12 +66,19 @@ def guideline(run) -> None:
     if run is not None:
         st.info("Figure 6 is the paper's guideline: it is drawn from the published scores whichever source the "
                 "sidebar names.", icon=":material/info:")
-    task = get_task(task_select("guide-task", TASK_LABELS))
+    left, right = st.columns(2)
+    with left:
+        task = get_task(task_select("guide-task", TASK_LABELS))
+    with right:  # the SegGal website's per-task ordering control
+        order = st.segmented_control("Order by", list(ORDERINGS), format_func=str.capitalize, default="overall",
+                                     key="guide-order") or "overall"
     table = scenario_scores(None, task.id).loc[figure6_methods(None, task.id)]
+    table["overall"] = rank_table().set_index("method")["overall"]
+    table = table.sort_values(ORDERINGS[order], ascending=False, kind="stable")
     show(plots.guideline_figure(table, PUBLISHED_SOURCE, task.label), table, f"Figure 6 {task.label}", "guideline")
-    st.caption("Methods: the union of the top three by overall score and by this task's accuracy, ranked by overall. "
-               "Bands: accuracy and usability ≥ 0.5 blue, ≥ 0.25 yellow, else red; training time ≤ 24 h blue, "
-               "≤ 48 h yellow, > 48 h red. " + plots.MARKS_LEGEND)
+    st.caption("Methods: the union of the top three by overall score and by this task's accuracy (ties within the "
+               f"published rounding kept at the cut), ordered by {order}. " + band_legend() + " "
+               + plots.MARKS_LEGEND)
     st.page_link("pages/guideline.py", label="Get a recommendation for your own images on the Guideline page",
                  icon=":material/recommend:",
                  query_params={"modality": task.modality, "target": task.target, "channels": task.input_channels})

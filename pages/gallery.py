@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from seggal import hub
+from seggal import gallery, hub
+from seggal.checkpoint import resolve_checkpoint
 from seggal.errors import SegGalError
 from seggal.tasks import get_task
 
@@ -10,13 +11,13 @@ st.title("Gallery")
 st.markdown(
     "Every model of the paper — 18 methods × 5 tasks trained on all tissues / cell lines, plus Swin-S trained on "
     "each single tissue / cell line: **138 slots** — with its published scores, and whether SegGal has a "
-    f"checkpoint for it: **local** (under `{hub.checkpoints_dir()}`), **cached** (Hugging Face cache) or "
+    f"checkpoint for it: **local** (under `{gallery.checkpoints_dir()}`), **cached** (Hugging Face cache) or "
     f"**on Hub** (organisation `{hub.hub_org()}`, set with `SEGGAL_HUB_ORG`)."
 )
 
 online = st.toggle("Check the Hugging Face Hub (needs a network connection)", value=False)
 try:
-    slots = hub.gallery_slots(online=online)
+    slots = gallery.slots(online=online)
 except SegGalError as exc:
     st.error(str(exc))
     st.stop()
@@ -58,7 +59,7 @@ row = view.iloc[st.selectbox(
     format_func=lambda i: f"{view.at[i, 'method']} — {labels[view.at[i, 'task']]} — {view.at[i, 'training_set']} "
                           f"({view.at[i, 'status']})",
 )]
-checkpoint = row["local_path"] or (row["repo_id"] if row["cached"] else "")
+checkpoint = row["reference"]
 left, right = st.columns(2)
 with left:
     st.metric("Published accuracy", f"{row['accuracy']:.2f}")
@@ -68,7 +69,7 @@ with left:
     else:
         st.code(
             f"python -m training.train --method {row['method_id']} --task {get_task(row['task']).short_id} "
-            f"--train-set '{row['training_set']}' --data DATA --out {hub.checkpoints_dir() / row['repo_id'].split('/')[1]}",
+            f"--train-set '{row['training_set']}' --data DATA --out {gallery.checkpoints_dir() / row['repo_id'].split('/')[1]}",
             language="bash",
         )
 with right:
@@ -78,7 +79,7 @@ with right:
                  help=None if can_download else "available when the checkpoint is on the Hub and not yet here"):
         with st.spinner(f"downloading {row['repo_id']}"):
             try:
-                hub.resolve_checkpoint(row["repo_id"])
+                resolve_checkpoint(row["repo_id"])
             except SegGalError as exc:
                 st.error(str(exc))
             else:

@@ -13,21 +13,20 @@ import time
 import plotly.express as px
 import streamlit as st
 
-from seggal.backends import build, default_method, offline_checkpoint
+from seggal import gallery
 from seggal.backends.device import pick_device
 from seggal.errors import SegGalError
 from seggal.examples import EXAMPLES, load_example
 from seggal.export import label_tiff
-from seggal.hub import EMBEDDED_DEFAULT
-from seggal.metrics import METRICS, error_map, evaluate
+from seggal.metrics import METRICS, RANKING_RULE, error_map, evaluate
 from seggal.tiling import segment_image
 from seggal.methods import METHODS, availability, get_method
 from seggal.morphology import cell_table
 from seggal.sweeps import best_step, erode, expand, sweep
 from seggal.tasks import TASKS, get_task
 from seggal.upload import (
-    ERROR_CLASSES, UPLOAD_TYPES, decode, default_mapping, downloads, downsample, error_rgb, fitting_task, make_image,
-    n_cells, n_planes, overlay, preview_rgb, read_ground_truth, to_pixels,
+    ERROR_CLASSES, UPLOAD_TYPES, default_mapping, downloads, downsample, error_rgb, fitting_task, limits, load_plane,
+    make_image, n_cells, overlay, preview_rgb, read_ground_truth, to_pixels,
 )
 
 S = st.session_state
@@ -37,52 +36,36 @@ TASK_LABELS = {t.id: t.label for t in TASKS}
 # ------------------------------------------------------------------------------------ models (shared)
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the model…")
-def _segmenter(method: str, checkpoint: str, device: str, target: str):
-    """One built model per (method, checkpoint, device, target), shared by sessions: models only, never
-    user data."""
-    return build(method, checkpoint=checkpoint or None, device=device, target=target)
+def _segmenter(method: str, task: str, checkpoint: str, device: str, target: str):
+    """One built model per (method, task, checkpoint, device, target), shared by sessions: models only,
+    never user data. ``checkpoint`` is the reference of one of :func:`_entries`."""
+    entry = next((e for e in _entries(method, task) if e.reference == checkpoint), None)
+    if entry is None:
+        raise SegGalError(f"{checkpoint or 'no weights'}: not a ready checkpoint of {method} for {task} here")
+    return gallery.load(entry, device=device, target=target)
 
 
 @st.cache_data(ttl=60, show_spinner=False)
-def _gallery_checkpoints() -> list[tuple[str, str, str, str]]:
-    """(method, task, reference, description) of the gallery's local and Hugging-Face-cached checkpoints
-    (:func:`seggal.hub.gallery_slots`). No user data."""
-    from seggal.hub import gallery_slots
-
-    slots = gallery_slots()
-    usable = slots[slots["status"].isin(["local", "cached"])]
-    return [(r.method_id, r.task, r.local_path or r.repo_id, f"trained on {r.training_set} ({r.status})")
-            for r in usable.itertuples()]
+def _entries(method: str, task: str) -> tuple[gallery.Entry, ...]:
+    """The gallery's ready entries for ``method`` and ``task`` (:func:`seggal.gallery.entries`: what runs
+    here, offline), the default first. No user data."""
+    return tuple(e for e in gallery.entries(method, task) if e.ready)
 
 
-@st.cache_data(ttl=60, show_spinner=False)
 def _checkpoints(method: str, task: str) -> dict[str, str]:
-    """{reference: description} of what lets ``method`` run ``task`` here, offline: the backend's own
-    weights or a local SegGal checkpoint (:func:`seggal.backends.offline_checkpoint`), then the gallery's
-    checkpoints. No user data."""
-    found = {}
-    ready = offline_checkpoint(method, task)
-    if ready is not None:
-        found[ready] = ("none needed" if ready == "" else "SegGal's shipped default (trained on synthetic nuclei; "
-                        "seggal/models/default/README.md)" if ready == str(EMBEDDED_DEFAULT) else f"{ready} (on disk)")
-    for slot_method, slot_task, reference, text in _gallery_checkpoints():
-        if (slot_method, slot_task) == (method, task):
-            found.setdefault(reference, text)
-    return found
+    """{reference: label} of :func:`_entries` (``""``: a method that needs no weights)."""
+    return {e.reference: e.label for e in _entries(method, task)}
 
 
 def _default_method(task: str | None) -> str:
-    """The most accurate method that runs offline here (the classical baseline when nothing better does)."""
-    try:
-        return default_method(task)
-    except SegGalError:
-        return "baseline"
+    """:func:`seggal.gallery.default_method` — the same default as ``seggal segment``."""
+    return gallery.default_method(task)
 
 
-def _segment(method: str, checkpoint: str, image, target: str, label: str) -> dict:
+def _segment(method: str, checkpoint: str, image, task: str, label: str) -> dict:
     """Run one model over the image with a progress bar → result dict (labels, scores, seconds …)."""
     device = pick_device()
-    segmenter = _segmenter(method, checkpoint, device, target)
+    segmenter = _segmenter(method, task, checkpoint, device, get_task(task).target)
     bar = st.progress(0.0, text=f"{label}: starting")
     start = time.perf_counter()
     prediction = segment_image(segmenter, image, progress=lambda done, total: bar.progress(
@@ -92,10 +75,10 @@ def _segment(method: str, checkpoint: str, image, target: str, label: str) -> di
             "scores": prediction.scores, "seconds": time.perf_counter() - start, "image_key": S["seg_image_key"]}
 
 
-def _safe_segment(method: str, checkpoint: str, image, target: str, label: str) -> dict | None:
+def _safe_segment(method: str, checkpoint: str, image, task: str, label: str) -> dict | None:
     """:func:`_segment`, turning any failure of a model into an on-page error (no traceback)."""
     try:
-        return _segment(method, checkpoint, image, target, label)
+        return _segment(method, checkpoint, image, task, label)
     except SegGalError as err:
         st.error(f"{label}: {err}")
     except Exception as err:  # noqa: BLE001 — a third-party model can fail in any way; show it, keep the page
@@ -105,13 +88,15 @@ def _safe_segment(method: str, checkpoint: str, image, target: str, label: str) 
 
 # ------------------------------------------------------------------------------------ session state
 
-def _new_image(name: str, raw, ground_truth=None, source: str = "", mapping=None) -> None:
-    """Make ``raw`` (a decoded file) this session's image; forget results of the previous one."""
+def _new_image(name: str, pixels, planes: int = 1, ground_truth=None, source: str = "", mapping=None) -> None:
+    """Make ``pixels`` ((H, W, C) float32, plane 1 of a file holding ``planes``) this session's image;
+    forget results of the previous one. The decoded file itself is not kept."""
     S["seg_image_id"] = S.get("seg_image_id", 0) + 1
-    S["seg_source"] = {"name": name, "raw": raw, "planes": n_planes(raw), "note": source, "mapping": mapping}
+    S["seg_source"] = {"name": name, "planes": planes, "note": source, "mapping": mapping}
     S["seg_gt"] = ground_truth
-    for key in ("seg_result", "seg_compare", "seg_sweep", "seg_pixels", "seg_gt_error"):
+    for key in ("seg_result", "seg_compare", "seg_sweep", "seg_gt_error"):
         S.pop(key, None)
+    S["seg_pixels"] = ((S["seg_image_id"], 0), pixels)
     if ground_truth is None:
         S.pop("seg_gt_id", None)  # an uploaded ground truth is checked again against the new image
     for key in ("seg_nuclear", "seg_membrane", "seg_plane"):
@@ -132,11 +117,14 @@ def _clear_image() -> None:
         S.pop(key, None)
 
 
-def _pixels(source: dict, plane: int):
-    """The session's (H, W, C) float32 pixels for ``plane``, decoded once per image and plane."""
+def _pixels(source: dict, plane: int, upload):
+    """The session's (H, W, C) float32 pixels for ``plane``: another plane of a stack is decoded again
+    from the ``upload`` still held by the file uploader (only one plane is kept in the session)."""
     key = (S["seg_image_id"], plane)
     if S.get("seg_pixels", (None,))[0] != key:
-        S["seg_pixels"] = (key, to_pixels(source["raw"], source["name"], plane))
+        if upload is None:
+            raise SegGalError(f"{source['name']}: upload the file again to choose another plane")
+        S["seg_pixels"] = (key, load_plane(upload.getvalue(), source["name"], plane)[0])
     return S["seg_pixels"][1]
 
 
@@ -185,20 +173,22 @@ with right:
         except SegGalError as err:
             st.error(str(err))
         else:
-            _new_image(example.file_name, example.pixels, example.ground_truth, example.source,
-                       (example.nuclear, example.membrane))
+            _new_image(example.file_name, to_pixels(example.pixels, example.file_name), 1, example.ground_truth,
+                       example.source, (example.nuclear, example.membrane))
             S["seg_task"] = example.task
             S["seg_method"] = _default_method(example.task)
             S.pop("seg_checkpoint", None)
             S["seg_run_requested"] = True
 with left:
+    upload_limits = limits(st.get_option("server.maxUploadSize"))
     upload = st.file_uploader("Image: TIFF, PNG or JPG — 1 to 3 channels, 8/16-bit or float",
-                              type=list(UPLOAD_TYPES), key="seg_upload")
+                              type=list(UPLOAD_TYPES), key="seg_upload", help=upload_limits)
+    st.caption(upload_limits)
     if upload is not None and upload.file_id != S.get("seg_upload_id"):
         S["seg_upload_id"] = upload.file_id
         S.pop("seg_upload_error", None)
         try:
-            _new_image(upload.name, decode(upload.getvalue(), upload.name))
+            _new_image(upload.name, *load_plane(upload.getvalue(), upload.name))
         except SegGalError as err:
             _clear_image()
             S["seg_upload_error"] = str(err)
@@ -216,7 +206,7 @@ if source["planes"] > 1:
                             min_value=1, max_value=source["planes"], value=1, key="seg_plane") - 1
 S["seg_image_key"] = (S["seg_image_id"], plane)  # results belong to one image and plane
 try:
-    pixels = _pixels(source, plane)
+    pixels = _pixels(source, plane, upload)
 except SegGalError as err:
     st.error(str(err))
     st.stop()
@@ -278,8 +268,8 @@ checkpoints = _checkpoints(method_id, task_id) if availability(method_id).availa
 wanted = S.pop("seg_wanted_checkpoint", None)
 if wanted:
     reference, training_set = wanted
-    match = [r for r, text in checkpoints.items()
-             if r == reference or (not reference and text.startswith(f"trained on {training_set} "))]
+    match = [e.reference for e in _entries(method_id, task_id)
+             if e.reference == reference or (not reference and e.training_set == training_set)]
     if match:
         S["seg_checkpoint"] = match[0]
     elif reference:
@@ -309,7 +299,7 @@ except SegGalError as err:
 ready = image is not None and checkpoint is not None
 run = st.button("Segment", type="primary", disabled=not ready, key="seg_run")
 if (run or S.pop("seg_run_requested", False)) and ready:
-    result = _safe_segment(method_id, checkpoint, image, task.target, method.name)
+    result = _safe_segment(method_id, checkpoint, image, task_id, method.name)
     if result is not None:
         S["seg_result"] = result
         S.pop("seg_sweep", None)
@@ -362,7 +352,8 @@ if ground_truth is not None:
     scores = result["scores_vs_gt"]
     for col, key in zip(st.columns(len(METRICS)), METRICS):
         col.metric(key, f"{scores[key]:.3f}")
-    st.caption(f"COCO metrics as in the paper: {scores['n_gt']} annotated cells, {scores['n_pred']} predicted.")
+    st.caption(f"COCO metrics as in the paper: {scores['n_gt']} annotated cells, {scores['n_pred']} predicted. "
+               f"{RANKING_RULE}")
     legend = " · ".join(
         f"<span style='color:rgb{colour}'>■</span> {name}" for name, colour in ERROR_CLASSES.values())
     map_col, legend_col = st.columns([3, 2])
@@ -384,7 +375,8 @@ if ground_truth is not None:
         with st.spinner("Scoring every step…"):
             growth = variant if mode == "dilate" else "binary"  # erosion is per-instance binary only
             S["seg_sweep"] = {"mode": mode, "variant": growth,
-                              "table": sweep(labels, ground_truth, mode=mode, method=growth, max_px=10)}
+                              "table": sweep([labels], [ground_truth], mode=mode, method=growth, max_px=10,
+                                             scores=[result["scores"]])}
     done = S.get("seg_sweep")
     if done:
         best = best_step(done["table"], "accuracy")
@@ -394,7 +386,8 @@ if ground_truth is not None:
         figure.add_vline(x=best, line_dash="dash")
         st.plotly_chart(figure, key="seg_sweep_chart")
         st.markdown(f"**Best step: {done['mode']} by {best} px** (highest accuracy, "
-                    f"{done['table'].set_index('px').loc[best, 'accuracy']:.3f}).")
+                    f"{done['table'].set_index('px').loc[best, 'accuracy']:.3f}; at 0 px "
+                    f"{done['table'].set_index('px').loc[0, 'accuracy']:.3f}, the scores above).")
 step = st.slider("Preview: grow (+) or shrink (−) every mask by", -10, 10, 0, key="seg_step")
 if step > 0:
     changed = expand(labels, step, method=variant)
@@ -416,7 +409,7 @@ chosen = st.multiselect("Up to three methods, on this image and task, each with 
                         default=[result["method"]] if result["method"] in runnable else None,
                         format_func=lambda m: get_method(m).name, max_selections=3, key="seg_compare_methods")
 if st.button("Compare", disabled=not chosen or image is None, key="seg_compare_button"):
-    S["seg_compare"] = [r for r in (_safe_segment(m, runnable[m], image, task.target, get_method(m).name)
+    S["seg_compare"] = [r for r in (_safe_segment(m, runnable[m], image, task_id, get_method(m).name)
                                     for m in chosen) if r is not None]
 compared = [r for r in S.get("seg_compare", []) if r["image_key"] == S["seg_image_key"]]
 if compared:
@@ -433,7 +426,9 @@ if compared:
 st.header("7 · Downloads")
 if "files" not in result:
     result["files"] = downloads(labels, source["name"], result["scores"])
-titles = {"tiff": "Label image (TIFF)", "coco": "COCO json", "csv": "Per-cell table (CSV)", "roi": "ImageJ ROIs (zip)"}
-for col, (key, title) in zip(st.columns(4), titles.items()):
+titles = {"tiff": "Label image (TIFF)", "scores": "Cell confidences (.scores.csv)", "coco": "COCO json",
+          "csv": "Per-cell table (CSV)", "roi": "ImageJ ROIs (zip)"}
+offered = [(key, title) for key, title in titles.items() if key in result["files"]]
+for col, (key, title) in zip(st.columns(len(offered)), offered):
     file = result["files"][key]
     col.download_button(title, file.data, file_name=file.file_name, mime=file.mime, key=f"seg_download_{key}")

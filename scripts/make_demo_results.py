@@ -15,7 +15,7 @@ Everything below is SegGal's own code; only the data and the "methods" are stand
   several methods of known character: ``oracle-eroded-2`` (every cell eroded 2 px,
   :func:`seggal.sweeps.erode`), ``oracle-expanded-2`` (expanded 2 px without overlap,
   :func:`seggal.sweeps.expand`), ``oracle-dropped-30`` (a random 30 % of the cells removed).
-* **Scores** — :func:`seggal.metrics.evaluate` on the test split, whole and per tissue; **sweeps** —
+* **Scores** — :func:`seggal.evaluation.score_table` on the test split, whole and per tissue; **sweeps** —
   :func:`seggal.sweeps.sweep` (nuclei predictions dilated and compared with the whole-cell ground truth;
   whole-cell predictions eroded and compared with the nuclei); **morphology** —
   :func:`seggal.morphology.tissue_summary` of the training split's whole-cell ground truth.
@@ -41,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 from seggal.backends.baseline import BaselineSegmenter, WatershedSettings  # noqa: E402
 from seggal.data.synthetic import write_livecell, write_tissuenet_npz  # noqa: E402
 from seggal.data.tasks import load_task  # noqa: E402
+from seggal.evaluation import score_table  # noqa: E402
 from seggal.morphology import tissue_summary  # noqa: E402
 from seggal.provenance import git_commit, hardware  # noqa: E402
 from seggal.metrics import METRICS, evaluate  # noqa: E402
@@ -94,14 +95,10 @@ def oracle(method_id: str, gt: np.ndarray, seed: int) -> np.ndarray:
 
 
 def score_rows(method_id: str, task_id: str, training_set: str, tissues: list[str], gts: list, preds: list) -> list[dict]:
-    """per_tissue.csv rows: the whole test split (``All``) and each tissue / cell line."""
-    rows = []
-    for test_set in ["All", *dict.fromkeys(tissues)]:
-        index = [i for i, t in enumerate(tissues) if test_set in ("All", t)]
-        scores = evaluate([gts[i] for i in index], [preds[i] for i in index])
-        rows.append({"method_id": method_id, "task": task_id, "training_set": training_set, "test_set": test_set,
-                     "n_images": len(index), **{m: scores[m] for m in METRICS}})
-    return rows
+    """per_tissue.csv rows: the whole test split (``All``) and each tissue / cell line
+    (:func:`seggal.evaluation.score_table`)."""
+    table = score_table(gts, preds, groups=tissues)
+    return table.assign(method_id=method_id, task=task_id, training_set=training_set).to_dict("records")
 
 
 def baseline_runs(task, train, test) -> tuple[list[dict], list]:

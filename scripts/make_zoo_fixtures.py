@@ -42,7 +42,7 @@ torch.manual_seed(0)
 net = CPnet([2, 32, 64, 128, 256], 3, 3, diam_mean=30.0)
 with torch.no_grad():
     for name, value in net.state_dict().items():
-        if value.dtype.is_floating_point and "running_var" not in name and value.ndim:
+        if value.dtype.is_floating_point and "running_var" not in name and not name.startswith("diam"):
             scale = float(value.abs().mean()) or 0.05
             value.copy_(torch.randint(-1, 2, value.shape).float() * scale)
     net.output[2].bias[2] = 2.0

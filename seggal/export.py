@@ -95,11 +95,12 @@ def to_coco(
     }
 
 
-def cell_csv(labels: np.ndarray) -> str:
-    """Per-cell morphology (:func:`seggal.morphology.cell_table`) as CSV text, one row per instance."""
+def cell_csv(labels: np.ndarray, pixel_size_um: float | None = None) -> str:
+    """Per-cell morphology (:func:`seggal.morphology.cell_table`, with ``area_um2`` when ``pixel_size_um``
+    is given) as CSV text, one row per instance."""
     from seggal.morphology import cell_table
 
-    return cell_table(as_labels(labels)).to_csv(index=False)
+    return cell_table(as_labels(labels), pixel_size_um=pixel_size_um).to_csv(index=False)
 
 
 def outlines(labels: np.ndarray) -> dict[int, np.ndarray]:

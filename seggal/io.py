@@ -5,6 +5,10 @@ when the file is missing, unreadable, too large or of the wrong shape:
 
 * :func:`read_image` → (H, W, C) float32 with C in 1..3 (raw intensities, not normalised).
 * :func:`read_labels` → (H, W) int32, 0 = background.
+
+What a file's header says is checked before any pixel is decoded: pixels per plane
+(:data:`MAX_PIXELS`), TIFF pages (:data:`MAX_PAGES`), pixel type (integer or floating point) and decoded
+size in bytes (:data:`MAX_BYTES`). Writers replace their file atomically (:func:`write_atomic`).
 """
 
 from __future__ import annotations
@@ -22,6 +26,13 @@ from seggal.image import as_labels
 #: bombs: the header is checked before any pixel is decoded.
 MAX_PIXELS = int(os.environ.get("SEGGAL_MAX_PIXELS", 8192 * 8192))
 MAX_CHANNELS = 3
+#: Most pages a TIFF may hold: they are counted along the file's page chain (stopping one past the limit)
+#: before tifffile builds its series, which takes minutes for tens of thousands of tiny pages.
+MAX_PAGES = int(os.environ.get("SEGGAL_MAX_PAGES", 1000))
+#: Largest decoded file in bytes: by default the float32 size of the largest image SegGal reads
+#: (MAX_CHANNELS planes of MAX_PIXELS pixels, 768 MiB), so that a float64 or complex file of that size is
+#: refused from its header instead of being decoded to gigabytes.
+MAX_BYTES = int(os.environ.get("SEGGAL_MAX_BYTES", MAX_PIXELS * MAX_CHANNELS * 4))
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".npy")
 
 Source = str | os.PathLike | bytes
@@ -54,37 +65,91 @@ def _check_pixels(shape: tuple[int, ...], name: str) -> None:
         )
 
 
+def _check_header(shape: tuple[int, ...], dtype: np.dtype, name: str) -> None:
+    """Refuse, from a file's header alone, pixels that are not integers or floating point (``bool`` is
+    kept for masks), too many pixels (:func:`_check_pixels`) and more than :data:`MAX_BYTES` once decoded."""
+    dtype = np.dtype(dtype)
+    if dtype.kind not in "biuf":
+        raise SegGalError(f"{name}: unsupported pixel type {dtype}; SegGal reads integer or floating-point "
+                          "pixels — nothing was decoded")
+    _check_pixels(shape, name)
+    size = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    if size > MAX_BYTES:
+        raise SegGalError(
+            f"{name}: {tuple(int(d) for d in shape)} {dtype} pixels decode to {size:,} bytes, more than the limit "
+            f"of {MAX_BYTES:,} (SEGGAL_MAX_BYTES); save it as float32 or 8/16-bit integers — nothing was decoded"
+        )
+
+
+def _check_pages(pages, name: str) -> None:
+    """Refuse a TIFF of more than :data:`MAX_PAGES` pages, walking its page chain no further than that."""
+    try:
+        pages[MAX_PAGES]  # tifffile reads page offsets only up to the index asked for
+    except IndexError:
+        return
+    raise SegGalError(f"{name}: more than {MAX_PAGES:,} pages; SegGal segments one 2-D plane — save fewer pages "
+                      "(SEGGAL_MAX_PAGES raises the limit)")
+
+
+def npy_header(handle, where: str) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """Read an ``.npy`` header from ``handle`` (left at the first data byte) → (shape, fortran order, dtype).
+
+    Raises :class:`SegGalError` for a damaged header and for Python objects (never unpickled)."""
+    fmt = np.lib.format
+    try:
+        version = fmt.read_magic(handle)
+        reader = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+        shape, fortran, dtype = reader(handle)
+    except ValueError as exc:
+        raise SegGalError(f"{where}: not a valid .npy array ({exc})") from exc
+    if dtype.hasobject:
+        raise SegGalError(f"{where}: holds Python objects (dtype {dtype}); SegGal never unpickles data")
+    return shape, fortran, dtype
+
+
+def _pil_dtype(mode: str) -> np.dtype:
+    """The numpy type of one band of a Pillow image ``mode``."""
+    return np.dtype(np.int32 if mode == "I" else np.float32 if mode == "F" else
+                    np.uint16 if mode.startswith("I;16") else np.uint8)
+
+
 def read_array(source: Source, name: str | None = None) -> np.ndarray:
     """Decode a TIFF / PNG / JPG / NPY file (path or bytes) into its raw numpy array.
 
-    The pixel count is checked from the header before decoding. Raises :class:`SegGalError`.
+    The header is checked before decoding (pages, pixels, pixel type, decoded bytes; see the module
+    docstring). Raises :class:`SegGalError`.
     """
     label = _name(source, name)
     suffix = _suffix(source, label)
     if suffix not in IMAGE_SUFFIXES:
         raise SegGalError(f"{label}: unsupported file type {suffix or '(none)'}; use one of {', '.join(IMAGE_SUFFIXES)}")
     if not isinstance(source, bytes) and not Path(source).is_file():
-        raise SegGalError(f"{label}: file not found")
+        what = "not a regular file (a device, pipe or socket)" if Path(source).exists() else "file not found"
+        raise SegGalError(f"{label}: {what}")
     handle = io.BytesIO(source) if isinstance(source, bytes) else source
     try:
         if suffix in (".tif", ".tiff"):
             import tifffile
 
             with tifffile.TiffFile(handle) as tif:
+                _check_pages(tif.pages, label)
                 if not tif.series:
                     raise SegGalError(f"{label}: TIFF holds no image")
                 series = tif.series[0]
-                _check_pixels(series.shape, label)
+                _check_header(series.shape, series.dtype, label)
                 return series.asarray()
         if suffix == ".npy":
-            arr = np.load(handle, allow_pickle=False, mmap_mode=None)
-            _check_pixels(arr.shape, label)
-            return arr
+            with io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb") as stream:
+                shape, _, dtype = npy_header(stream, label)
+                _check_header(shape, dtype, label)
+                stream.seek(0)
+                return np.lib.format.read_array(stream, allow_pickle=False)
         from PIL import Image as PILImage
 
         PILImage.MAX_IMAGE_PIXELS = MAX_PIXELS
         with PILImage.open(handle) as im:
-            _check_pixels((im.height, im.width), label)
+            bands = min(len(im.getbands()), MAX_CHANNELS)  # RGBA and CMYK are read as RGB
+            _check_header((im.height, im.width, bands), _pil_dtype(im.mode), label)
             if getattr(im, "n_frames", 1) > 1:
                 raise SegGalError(f"{label}: multi-frame image ({im.n_frames} frames); save one plane")
             if im.mode in ("P", "PA", "LA", "RGBA", "CMYK", "YCbCr"):
@@ -119,7 +184,7 @@ def to_hwc(arr: np.ndarray, name: str = "image") -> np.ndarray:
         raise SegGalError(f"{name}: expected a 2-D image with 1-{MAX_CHANNELS} channels, got shape {arr.shape}")
     if arr.shape[0] < 2 or arr.shape[1] < 2:
         raise SegGalError(f"{name}: image of shape {arr.shape} is too small")
-    out = arr.astype(np.float32)
+    out = arr.astype(np.float32, copy=False)  # float32 input is not copied (a view of the caller's array)
     if not np.isfinite(out).all():
         raise SegGalError(f"{name}: contains NaN or infinite pixels")
     return out
@@ -148,9 +213,83 @@ def encode_labels(labels: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def write_labels(path: str | os.PathLike, labels: np.ndarray) -> Path:
-    """Write an (H, W) label image as a zlib-compressed TIFF (see :func:`encode_labels`)."""
+def write_atomic(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` all at once: into a new temporary file in the same folder, then
+    ``os.replace`` — a reader never sees a partial file, a failure leaves nothing behind, and an existing
+    file or symlink at ``path`` is replaced, never written through. Raises :class:`SegGalError`."""
+    import secrets
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(encode_labels(labels))
+    temp = path.parent / f".{path.name}.{secrets.token_hex(6)}.part"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o666)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temp, path)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise SegGalError(f"{path}: cannot write ({exc.strerror or exc})") from exc
     return path
+
+
+def write_labels(path: str | os.PathLike, labels: np.ndarray) -> Path:
+    """Write an (H, W) label image as a zlib-compressed TIFF (see :func:`encode_labels`), atomically
+    (:func:`write_atomic`)."""
+    return write_atomic(path, encode_labels(labels))
+
+
+#: Suffix of the sidecar that carries a label image's per-cell confidences (see :data:`seggal.metrics.RANKING_RULE`).
+SCORES_SUFFIX = ".scores.csv"
+
+
+def scores_path(labels_path: str | os.PathLike) -> Path:
+    """The scores sidecar of a label-image file: ``cells_labels.tif`` → ``cells_labels.scores.csv``."""
+    path = Path(labels_path)
+    return path.with_name(path.stem + SCORES_SUFFIX)
+
+
+def encode_scores(scores: np.ndarray) -> bytes:
+    """Per-cell confidences (n,) (entry i = label i + 1) as CSV bytes: a ``label,score`` header, one row per label."""
+    values = np.asarray(scores, np.float64).ravel()
+    if not np.isfinite(values).all():
+        raise SegGalError("scores must be finite numbers")
+    rows = "".join(f"{i},{v!r}\n" for i, v in enumerate(values.tolist(), start=1))
+    return ("label,score\n" + rows).encode()
+
+
+def write_scores(labels_path: str | os.PathLike, scores: np.ndarray) -> Path:
+    """Write ``scores`` as the sidecar of the label image at ``labels_path`` (:func:`scores_path`) → its path."""
+    return write_atomic(scores_path(labels_path), encode_scores(scores))
+
+
+def read_scores(labels_path: str | os.PathLike) -> np.ndarray | None:
+    """The per-cell confidences stored beside a label image → (n,) float64 (entry i = label i + 1), or
+    ``None`` when it has no sidecar. :class:`SegGalError` naming the sidecar when it is malformed."""
+    path = scores_path(labels_path)
+    if not path.is_file():
+        return None
+    if path.stat().st_size > 64 * MAX_PIXELS:  # a cell per pixel at most; never read more than that
+        raise SegGalError(f"{path}: too large for a scores file")
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SegGalError(f"{path}: cannot read the scores file ({exc})") from None
+    if not lines or lines[0].strip() != "label,score":
+        raise SegGalError(f"{path}: a scores file starts with the header 'label,score'")
+    values = []
+    for line_no, line in enumerate(lines[1:], start=2):
+        try:
+            label, value = line.split(",")
+            label, value = int(label), float(value)
+        except ValueError:
+            raise SegGalError(f"{path}, line {line_no}: expected 'label,score', got {line!r}") from None
+        if label != len(values) + 1 or not np.isfinite(value):
+            raise SegGalError(f"{path}, line {line_no}: labels must run 1, 2, 3 … with finite scores")
+        values.append(value)
+    return np.asarray(values, np.float64)

@@ -23,6 +23,17 @@ every image holds the same number of cells and differ otherwise. SegGal reports 
 because that is what the published scores are; :func:`image_table` gives the per-image R_{t,o} of
 eq. (4).
 
+**How detections are ranked (one rule, everywhere).** COCO ranks a method's detections by their
+confidence before matching, so the same masks score differently under another order. SegGal ranks them
+by the segmenter's own per-cell score (:attr:`seggal.backends.base.Prediction.scores`: StarDist's object
+probability, Cellpose's mean cell probability, MMDetection's class score, SAM's predicted IoU, the
+classical baseline's mean normalised intensity) and carries those scores with the masks wherever they go:
+the COCO json (``score`` per annotation) and a ``<labels>.scores.csv`` sidecar beside every label TIFF
+(:func:`seggal.io.write_scores`), which ``seggal evaluate`` reads back, so a downloaded result scores
+exactly as the page showed it. Grown or shrunk masks (:mod:`seggal.sweeps`) keep their cells' scores. A
+label image without scores ranks its cells by label order (every score 1.0). :data:`RANKING_RULE` says
+this in one sentence for pages and ``--help``.
+
 **Scores and ties.** Label images carry no confidence, so every instance scores 1.0 unless ``scores``
 are given. ``COCOeval`` orders detections with a *stable* mergesort on ``-score``, inside each image
 (then keeps the first ``maxDets``) and again over the whole set in ``accumulate()``. With all scores
@@ -69,6 +80,10 @@ AREA_ALL = [0**2, 1e5**2]
 COCO_METRICS = ("mAP", "AP50", "AP75", "AR50", "AR75")
 METRICS = (*COCO_METRICS, "accuracy")
 ENGINES = ("fast", "pycocotools", "faster-coco-eval")
+#: The one rule that orders detections for COCO's matching, in words (pages, ``--help``, README).
+RANKING_RULE = ("Detections are ranked by the model's own per-cell confidence, which travels with the masks "
+                "(COCO json, and a .scores.csv file beside each label TIFF that `seggal evaluate` reads); "
+                "a label image without scores is ranked by label order.")
 
 _T50 = int(np.flatnonzero(IOU_THRESHOLDS == 0.5)[0])
 _T75 = int(np.flatnonzero(IOU_THRESHOLDS == 0.75)[0])

@@ -45,9 +45,12 @@ def _shape_measures(mask: np.ndarray) -> tuple[float, float]:
     return hull_perimeter / perimeter, e_small / e_large
 
 
-def cell_table(labels: np.ndarray, name: str = "labels"):
+def cell_table(labels: np.ndarray, name: str = "labels", pixel_size_um: float | None = None):
     """One row per instance → DataFrame with columns label, size, convexity, elongation, centroid_y,
-    centroid_x (int label and size, float the rest; empty table when there are no instances)."""
+    centroid_x (int label and size, float the rest; empty table when there are no instances).
+
+    With ``pixel_size_um`` (the side of a pixel in µm, e.g. :attr:`seggal.formats.LazyImage.pixel_size_um`
+    from the file's metadata) a column ``area_um2`` = size x pixel_size_um² is added."""
     import pandas as pd
     from skimage.measure import regionprops
 
@@ -58,8 +61,13 @@ def cell_table(labels: np.ndarray, name: str = "labels"):
         cy, cx = region.centroid
         rows.append((region.label, int(region.area), convexity, elongation, cy, cx))
     table = pd.DataFrame(rows, columns=list(CELL_COLUMNS))
-    return table.astype({"label": np.int64, "size": np.int64, "convexity": float, "elongation": float,
-                         "centroid_y": float, "centroid_x": float})
+    table = table.astype({"label": np.int64, "size": np.int64, "convexity": float, "elongation": float,
+                          "centroid_y": float, "centroid_x": float})
+    if pixel_size_um is not None:
+        if not pixel_size_um > 0:
+            raise SegGalError(f"{name}: pixel size must be positive, got {pixel_size_um}")
+        table["area_um2"] = table["size"] * float(pixel_size_um) ** 2
+    return table
 
 
 def summarize(table) -> dict:

@@ -21,6 +21,16 @@ SCALE = "Viridis"
 FAMILY_MARK = {"biomedical": "B", "general": "G", "classical": "C"}
 ATTENTION_MARK = "★"
 MARKS_LEGEND = "B = biomedical method, G = general-purpose method, C = classical baseline, ★ = uses attention"
+#: Fills of the paper's colour bands (:func:`seggal.guideline.rules.band`): light, for dark text in either theme.
+BAND_COLOURS = {"blue": "#9ecae1", "yellow": "#fde68a", "red": "#fca5a5"}
+
+
+def band_css(metric: str, value: float) -> str:
+    """A CSS ``background-color`` for the band of ``value`` (empty for NaN), for pandas ``Styler.map``."""
+    from seggal.guideline.rules import band
+
+    colour = band(metric, value)
+    return f"background-color: {BAND_COLOURS[colour]}; color: black" if colour else ""
 
 
 def _title(title: str, source: str) -> dict:
@@ -98,15 +108,13 @@ def guideline_figure(table: pd.DataFrame, source: str, task_label: str):
     """Figure 6 for one scenario: methods × (accuracy, usability, training hours), cells in the paper's bands.
 
     ``table`` is indexed by method name with columns ``method_id``, ``accuracy``, ``usability`` and
-    ``training_hours``, in display order. Cell colours are :func:`seggal.guideline.band`'s, in
-    :data:`seggal.guideline.BAND_COLOURS` (light fills with dark text, legible in either theme); a
-    missing value is a blank cell.
+    ``training_hours``, in display order. Cell colours are :func:`seggal.guideline.rules.band`'s, in
+    :data:`BAND_COLOURS` (light fills with dark text, legible in either theme); a missing value is a blank cell.
     """
     import plotly.graph_objects as go
 
-    from seggal.guideline import BAND_COLOURS, band
+    from seggal.guideline.rules import BAND_METRICS as metrics, band
 
-    metrics = ("accuracy", "usability", "training_hours")
     names = list(table.index)
     colours = list(BAND_COLOURS)
     bands = [[band(m, table.at[n, m]) for m in metrics] for n in names]
@@ -265,4 +273,5 @@ def sweep_curves(sweeps: pd.DataFrame, names: Mapping[str, str], source: str, ti
 
 
 __all__ = ["ranking_heatmap", "guideline_figure", "transfer_heatmap", "published_transfer_figure", "tissue_matrix",
-           "tissue_heatmap", "coefficient_plot", "morphology_bars", "sweep_curves", "method_label", "MARKS_LEGEND"]
+           "tissue_heatmap", "coefficient_plot", "morphology_bars", "sweep_curves", "method_label", "MARKS_LEGEND",
+           "BAND_COLOURS", "band_css"]

@@ -5,7 +5,9 @@
   standard-normal cumulative distribution function → (0, 1);
 * scalability = 1 − mean of the normalised running times of three task groups: TissueNet nuclei (mean
   of its dual and nuclear tasks' T_s), TissueNet whole cell (mean of its two tasks), LIVECell;
-* overall = mean of the five task accuracies, the averaged usability score and the scalability score.
+* overall = mean of the five task accuracies, the averaged usability score and the scalability score;
+* the running time that enters scalability is the paper's *standardised* time T_s
+  (:func:`standardised_hours`, Methods, "Scalability"), which training records for every run.
 
 The published ``usability`` column is already the averaged normalised usability score, so it enters as
 is. A *scenario* score (Figure 6) is the same equal-weight mean restricted to one task: that task's
@@ -17,8 +19,31 @@ from __future__ import annotations
 import pandas as pd
 from scipy.special import ndtr  # standard-normal CDF; lighter to import than scipy.stats
 
+from seggal.errors import SegGalError
 from seggal.results import all_tissue_scores
 from seggal.tasks import TASKS, get_task
+
+
+def standardised_hours(hours: float, batch_size: int, *, epochs: int | None = None,
+                       iterations: int | None = None, n_images: int | None = None) -> float:
+    """The paper's standardised running time T_s (Methods, "Scalability"), in the unit of ``hours``.
+
+    Epoch-based training: T_s = T × B/8 × 50/E. Iteration-based (``iterations`` given, with the number
+    of training images ``n_images``): T_s = T × B/8 × 50·N/(I·B), with B the batch size, E the epochs,
+    I the iterations and N the training images — the formulas exactly as the paper writes them (the
+    iteration form is the epoch form with E = I·B/N epochs).
+    """
+    if hours < 0 or batch_size <= 0:
+        raise SegGalError(f"standardised time: need hours >= 0 and batch size > 0, got {hours}, {batch_size}")
+    if iterations is not None:
+        if iterations <= 0 or n_images is None or n_images <= 0:
+            raise SegGalError("standardised time: iterations and the number of training images must be > 0, "
+                              f"got {iterations}, {n_images}")
+        return hours * batch_size / 8 * 50 * n_images / (iterations * batch_size)
+    if epochs is None or epochs <= 0:
+        raise SegGalError(f"standardised time: give epochs > 0, or iterations and the number of training images, "
+                          f"got epochs={epochs}")
+    return hours * batch_size / 8 * 50 / epochs
 
 
 def normalise(values: pd.Series) -> pd.Series:
@@ -80,14 +105,33 @@ def scenario_scores(scores: pd.DataFrame | None, task: str) -> pd.DataFrame:
     return out.sort_values("scenario", ascending=False)
 
 
+#: The published accuracies and usability scores have two decimals: two values this close are a tie.
+PUBLISHED_TIE = 0.01
+
+
+def tied_with_best(values: pd.Series, tolerance: float = PUBLISHED_TIE) -> pd.Series:
+    """The entries of ``values`` within ``tolerance`` of its largest (NaN never ties), in the given order."""
+    return values[values >= values.max() - tolerance - 1e-9]
+
+
+def _top(values: pd.Series, top: int, tolerance: float) -> pd.Series:
+    """The ``top`` largest values plus every value tied (within ``tolerance``) with the last of them."""
+    cut = values.nlargest(top).iloc[-1]
+    return values[values >= cut - tolerance - 1e-9]
+
+
 def figure6_methods(scores: pd.DataFrame | None, task: str, top: int = 3) -> list[str]:
-    """Figure 6's rule: the union of the top ``top`` by overall and by this task's accuracy, by overall."""
-    table = rank_table(scores)
+    """Figure 6's rule: the union of the top ``top`` by overall and by this task's accuracy, by overall.
+
+    A cut never splits a tie: every method whose accuracy is within :data:`PUBLISHED_TIE` of the
+    ``top``-th accuracy is kept, and every method whose overall score equals the ``top``-th (the overall
+    score is computed, so only an exact tie counts).
+    """
+    table = rank_table(scores).set_index("method")
     task_id = get_task(task).id
-    by_overall = table.nlargest(top, "overall")["method"]
-    by_accuracy = table.nlargest(top, task_id)["method"]
-    chosen = set(by_overall) | set(by_accuracy)
-    return [m for m in table["method"] if m in chosen]
+    chosen = set(_top(table["overall"], top, 0.0).index) | set(_top(table[task_id], top, PUBLISHED_TIE).index)
+    return [m for m in table.index if m in chosen]
 
 
-__all__ = ["normalise", "scalability", "rank_table", "scenario_scores", "figure6_methods"]
+__all__ = ["PUBLISHED_TIE", "standardised_hours", "normalise", "scalability", "rank_table", "scenario_scores",
+           "figure6_methods", "tied_with_best"]

@@ -38,25 +38,24 @@ from seggal.errors import SegGalError
 from seggal.methods import get_method
 from seggal.metrics import METRICS
 from seggal.provenance import DIRTY
-from seggal.results import RESULTS_DIR, SCORE_COLUMNS, _fail, _number, all_tissue_scores, load_scores
-from seggal.tasks import LIVECELL_CELL_TYPES, TASKS, TISSUENET_TISSUES, get_task
+from seggal.results import RESULTS_DIR, SCORE_COLUMNS, all_tissue_scores, load_scores
+from seggal.schema import fail, read_table, validate_table
+from seggal.tasks import TASKS
 
 KINDS = ("synthetic-demo", "seggal-run", "published")
 META_KEYS = ("name", "kind", "date", "commit", "hardware", "description")
 PUBLISHED_SOURCE = "Published figures: Wang et al. 2024, bioRxiv (results/published/scores.csv)"
 
-#: Column → kind of value, per table. Kinds: method, task, set (All or a tissue of the row's dataset),
-#: tissue (a tissue of the row's dataset), dataset, int / int? (≥ 0, ? = may be empty), score (in [0, 1]),
-#: hours / hours? (≥ 0), text, or a tuple of allowed words.
+#: Column → kind of value (:mod:`seggal.schema`), per table.
 TABLES: dict[str, dict[str, object]] = {
     "per_tissue": {"method_id": "method", "task": "task", "training_set": "set", "test_set": "set",
                    "n_images": "int", **{m: "score" for m in METRICS}},
     "sweeps": {"method_id": "method", "task": "task", "tissue": "set", "mode": ("dilate", "erode"),
                "variant": ("binary", "expand"), "px": "int", **{m: "score" for m in METRICS}},
     "morphology": {"dataset": "dataset", "tissue": "tissue", "n_train_images": "int", "n_cells": "int",
-                   "size": "positive", "elongation": "score", "convexity": "score"},
-    "timings": {"method_id": "method", "task": "task", "training_set": "set", "hours": "hours",
-                "standardised_hours": "hours?", "batch_size": "int?", "epochs": "int?", "iterations": "int?",
+                   "size": "amount", "elongation": "score", "convexity": "score"},
+    "timings": {"method_id": "method", "task": "task", "training_set": "set", "hours": "amount",
+                "standardised_hours": "amount?", "batch_size": "int?", "epochs": "int?", "iterations": "int?",
                 "n_train_images": "int?", "hardware": "text"},
 }
 KEYS = {
@@ -65,7 +64,6 @@ KEYS = {
     "morphology": ("dataset", "tissue"),
     "timings": ("method_id", "task", "training_set"),
 }
-_SETS = {"TissueNet": TISSUENET_TISSUES, "LIVECell": LIVECELL_CELL_TYPES}
 
 
 @dataclass(frozen=True)
@@ -110,82 +108,6 @@ def _check_meta(path: Path, meta: object) -> dict:
     return meta
 
 
-def _integer(path: Path, line: int, column: str, raw: str, empty_ok: bool) -> float:
-    value = _number(path, line, column, raw, 0, math.inf, empty_ok)
-    if not math.isnan(value) and not value.is_integer():
-        raise _fail(path, line, column, f"{raw!r} is not a whole number")
-    return value
-
-
-def _cell(path: Path, line: int, column: str, kind: object, raw: str, row: dict, declared: dict) -> object:
-    """Validate one cell (``row`` holds the row's raw strings: a set is checked against its task's dataset)."""
-    if isinstance(kind, tuple):
-        if raw not in kind:
-            raise _fail(path, line, column, f"{raw!r} is not one of {', '.join(kind)}")
-        return raw
-    if kind == "method":
-        if raw not in declared:
-            try:
-                get_method(raw)
-            except SegGalError as exc:
-                raise _fail(path, line, column, f"{exc} (or declare it under 'methods' in run.json)") from None
-        return raw
-    if kind == "task":
-        try:
-            return get_task(raw).id
-        except SegGalError as exc:
-            raise _fail(path, line, column, str(exc)) from None
-    if kind == "dataset":
-        if raw not in _SETS:
-            raise _fail(path, line, column, f"{raw!r} is not one of {', '.join(_SETS)}")
-        return raw
-    if kind in ("set", "tissue"):
-        dataset = row["dataset"] if "dataset" in row else get_task(row["task"]).dataset
-        allowed = (("All",) if kind == "set" else ()) + _SETS[dataset]
-        if raw not in allowed:
-            raise _fail(path, line, column, f"{raw!r} is not {'All or ' if kind == 'set' else ''}a {dataset} tissue / cell type")
-        return raw
-    if kind in ("int", "int?"):
-        return _integer(path, line, column, raw, kind == "int?")
-    if kind == "score":
-        return _number(path, line, column, raw, 0.0, 1.0, False)
-    if kind in ("hours", "hours?", "positive"):
-        return _number(path, line, column, raw, 0.0, math.inf, kind == "hours?")
-    return raw  # text
-
-
-def _validate(path: Path, name: str, raw: pd.DataFrame, declared: dict) -> pd.DataFrame:
-    """Check a table read as strings → typed DataFrame with the columns of ``TABLES[name]``."""
-    spec = TABLES[name]
-    missing = [c for c in spec if c not in raw.columns]
-    if missing:
-        raise _fail(path, 1, missing[0], f"column is missing (needed: {', '.join(spec)})")
-    rows = []
-    for i, row in enumerate(raw.to_dict("records")):
-        line = i + 2
-        # the dataset / task columns come first in every spec, so a set column can look its dataset up
-        checked = {}
-        for column, kind in spec.items():
-            checked[column] = _cell(path, line, column, kind, row[column].strip(), {**row, **checked}, declared)
-        rows.append(checked)
-    table = pd.DataFrame(rows, columns=list(spec))
-    dup = table.duplicated(list(KEYS[name]))
-    if dup.any():
-        line = int(dup.to_numpy().nonzero()[0][0]) + 2
-        raise _fail(path, line, KEYS[name][-1], f"duplicate row for {', '.join(KEYS[name])}")
-    for column, kind in spec.items():
-        if kind in ("int", "int?"):
-            table[column] = table[column].astype("Int64" if kind == "int?" else "int64")
-    return table
-
-
-def _read_csv(path: Path) -> pd.DataFrame:
-    try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise SegGalError(f"{path}: not a readable CSV table ({exc})") from None
-
-
 def empty_table(name: str) -> pd.DataFrame:
     """An empty table with the columns of ``TABLES[name]``."""
     return pd.DataFrame(columns=list(TABLES[name]))
@@ -206,7 +128,8 @@ def load_run(folder: str | os.PathLike) -> Run:
     tables = {}
     for name in TABLES:
         path = folder / f"{name}.csv"
-        tables[name] = _validate(path, name, _read_csv(path), declared) if path.is_file() else empty_table(name)
+        tables[name] = (validate_table(path, read_table(path), TABLES[name], KEYS[name], declared) if path.is_file()
+                       else empty_table(name))
     return Run(folder=folder, meta=meta, **tables)
 
 
@@ -229,9 +152,9 @@ def write_run(folder: str | os.PathLike, meta: dict, **tables: pd.DataFrame) -> 
             table = empty_table(name)
         missing = [c for c in TABLES[name] if c not in table.columns]
         if missing:
-            raise _fail(path, 1, missing[0], f"column is missing (needed: {', '.join(TABLES[name])})")
+            raise fail(path, 1, missing[0], f"column is missing (needed: {', '.join(TABLES[name])})")
         text = table[list(TABLES[name])].to_csv(index=False, float_format="%.10g")
-        _validate(path, name, pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False), meta.get("methods", {}))
+        validate_table(path, read_table(io.StringIO(text)), TABLES[name], KEYS[name], meta.get("methods", {}))
         texts[name] = text
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "run.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")

@@ -179,10 +179,13 @@ def sweep(
     method: str = "binary",
     max_px: int = 10,
     names: Sequence[str] | None = None,
+    scores=None,
 ):
     """Score every step 0..max_px of a dilation (nuclei → whole cells) or erosion (cells → nuclei).
 
-    ``masks`` / ``gt``: one (H, W) label image each or equal-length sequences. ``method`` applies to
+    ``masks`` / ``gt``: one (H, W) label image each or equal-length sequences. ``scores``: the masks'
+    per-cell confidences as :func:`seggal.metrics.evaluate` takes them; every step keeps them (a grown or
+    shrunk cell keeps its label), so step 0 equals ``evaluate(gt, masks, scores)``. ``method`` applies to
     ``mode="dilate"`` (``binary`` or ``expand``); erosion is per-instance binary only. Returns a
     DataFrame with columns px, mAP, AP50, AP75, AR50, AR75, accuracy (one row per step).
     """
@@ -195,15 +198,15 @@ def sweep(
     if mode == "erode" and method != "binary":
         raise SegGalError("erosion is per-instance binary erosion only; use method='binary'")
     max_px = _check_px(max_px, "max_px")
-    images = label_pairs(gt, masks, None, names)
+    images = label_pairs(gt, masks, scores, names)
     n_steps = max_px + 1
     scores: list[list[np.ndarray]] = [[] for _ in range(n_steps)]
     matched: list[list[np.ndarray]] = [[] for _ in range(n_steps)]
     n_gt = 0
-    for truth, mask, _ in images:  # one image at a time: memory stays at one image's steps
+    for truth, mask, score in images:  # one image at a time: memory stays at one image's steps
         steps = dilation_steps(mask, max_px, method) if mode == "dilate" else erosion_steps(mask, max_px)
         for k, step in enumerate(steps):
-            m = match_image(truth, step)
+            m = match_image(truth, step, score)
             scores[k].append(m.det_scores)
             matched[k].append(m.matched)
         n_gt += int(np.count_nonzero(np.bincount(truth.ravel())[1:]))

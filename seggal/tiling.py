@@ -18,11 +18,15 @@ are resolved deterministically: windows are written in raster order, a later ins
 pixels and is dropped when fewer than half of its pixels are free.
 
 Memory: only the output canvas ((H, W) int32) and one window's prediction live at a time.
+
+The two halves are public so that :mod:`seggal.distributed` runs the same code on blocks of windows:
+:func:`owned_windows` (predict, keep owned instances; parallel) and :func:`place` (write in raster
+order; a cheap sequential pass), which is why the distributed result equals this one.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -30,6 +34,9 @@ from seggal.backends.base import Prediction, Segmenter
 from seggal.errors import SegGalError
 from seggal.image import Image, as_labels
 from seggal.preprocess import STEP, WINDOW, window_starts
+
+#: One window of :func:`window_grid`: ((y0, core_y_lo, core_y_hi), (x0, core_x_lo, core_x_hi)).
+Window = tuple[tuple[int, float, float], tuple[int, float, float]]
 
 
 def _cores(length: int, size: int, step: int) -> list[tuple[int, float, float]]:
@@ -53,13 +60,83 @@ def _owned(labels: np.ndarray, y0: int, x0: int, ycore: tuple[float, float], xco
     return keep
 
 
+def window_grid(height: int, width: int, window: int = WINDOW, step: int = STEP) -> list[Window]:
+    """The windows covering an (height, width) image in raster order, each with its core (see the module
+    docstring): ``((y0, core_y_lo, core_y_hi), (x0, core_x_lo, core_x_hi))``."""
+    if step > window:
+        raise SegGalError(f"tiled inference: step {step} is larger than the window {window}; pixels would be skipped")
+    ys, xs = _cores(height, window, step), _cores(width, window, step)
+    return [(y, x) for y in ys for x in xs]
+
+
+def owned_windows(
+    segmenter: Segmenter,
+    image: Image,
+    windows: Sequence[Window],
+    window: int = WINDOW,
+    origin: tuple[int, int] = (0, 0),
+    batch_size: int = 8,
+) -> Iterator[tuple[int, int, np.ndarray, np.ndarray]]:
+    """Predict ``windows`` (from :func:`window_grid`, in image coordinates) and yield, in order,
+    ``(y0, x0, labels, scores)`` per window: labels (h, w) int32 holding only the instances whose centre
+    lies in the window's core, renumbered 1..k in the segmenter's order; scores (k,) float32.
+
+    ``image`` may be a crop of the whole image whose top-left pixel sits at ``origin``; windows are cut
+    from it, named ``"{image.name}[y0:y1, x0:x1]"`` in whole-image coordinates. They go to
+    :meth:`Segmenter.predict_batch` ``batch_size`` at a time.
+    """
+    if batch_size < 1:
+        raise SegGalError(f"tiled inference: batch size must be at least 1, got {batch_size}")
+    oy, ox = origin
+    for start in range(0, len(windows), batch_size):
+        batch = windows[start : start + batch_size]
+        tiles = [Image(np.ascontiguousarray(image.pixels[y0 - oy : y0 - oy + window, x0 - ox : x0 - ox + window]),
+                       image.channels, f"{image.name}[{y0}:{y0 + window}, {x0}:{x0 + window}]")
+                 for (y0, *_), (x0, *_) in batch]
+        preds = segmenter.predict_batch(tiles)
+        if len(preds) != len(tiles):
+            raise SegGalError(f"{type(segmenter).__name__} returned {len(preds)} predictions for {len(tiles)} windows")
+        for ((y0, *ycore), (x0, *xcore)), tile, pred in zip(batch, tiles, preds):
+            labels = as_labels(pred.labels, f"{tile.name}: prediction of {type(segmenter).__name__}")
+            if labels.shape != tile.shape:
+                raise SegGalError(f"{tile.name}: segmenter returned labels of shape {labels.shape}, expected {tile.shape}")
+            n = int(labels.max())
+            tile_scores = np.asarray(pred.scores, np.float32).ravel()
+            if tile_scores.size < n:
+                raise SegGalError(f"{tile.name}: segmenter returned {tile_scores.size} scores for labels up to {n}")
+            kept = np.flatnonzero(_owned(labels, y0, x0, tuple(ycore), tuple(xcore)))
+            lut = np.zeros(n + 1, np.int32)
+            lut[kept] = np.arange(1, len(kept) + 1, dtype=np.int32)
+            yield y0, x0, lut[labels], tile_scores[kept - 1]
+
+
+def place(region: np.ndarray, labels: np.ndarray, scores: np.ndarray, placed: int) -> np.ndarray:
+    """Write one window's owned instances (``labels`` (h, w) int32 numbered 1..k, from
+    :func:`owned_windows`) into ``region``, the (h, w) view of the canvas under the window, in place.
+
+    An instance only takes free pixels and is dropped when fewer than half of its pixels are free; kept
+    instances get ids ``placed + 1 …`` in order. Returns the scores of the kept instances.
+    """
+    k = len(scores)
+    free = (region == 0) & (labels > 0)
+    total_px = np.bincount(labels.ravel(), minlength=k + 1)
+    free_px = np.bincount(labels[free], minlength=k + 1)
+    keep = (total_px > 0) & (2 * free_px >= total_px)
+    keep[0] = False
+    kept = np.flatnonzero(keep)
+    lut = np.zeros(k + 1, np.int32)
+    lut[kept] = np.arange(placed + 1, placed + len(kept) + 1, dtype=np.int32)
+    write = free & keep[labels]
+    region[write] = lut[labels[write]]
+    return scores[kept - 1]
+
+
 def segment_tiled(
     segmenter: Segmenter,
     image: Image,
     window: int = WINDOW,
     step: int = STEP,
     progress: Callable[[int, int], None] | None = None,
-    prepare: Callable[[Image], Image] | None = None,
     batch_size: int = 8,
 ) -> Prediction:
     """Segment ``image`` window by window and stitch the instances (see the module docstring).
@@ -68,64 +145,39 @@ def segment_tiled(
     in one call. They go to :meth:`Segmenter.predict_batch` ``batch_size`` at a time, so memory stays
     bounded by one batch of windows plus the output canvas.
 
-    ``prepare`` (e.g. :func:`seggal.preprocess.preprocess`) is applied to every window before the
-    segmenter sees it, as the paper normalised each crop. ``progress(done, total)`` is called after
-    each window. Returns a :class:`Prediction` of the image's (H, W): labels int32 numbered 1..n in
+    The segmenter normalises each window itself (its preprocessing record), as the paper normalised each
+    crop. ``progress(done, total)`` is called after each window. Returns a :class:`Prediction` of the image's (H, W): labels int32 numbered 1..n in
     placement order, scores (n,) float32 taken from the window that kept each instance.
     """
-    if step > window:
-        raise SegGalError(f"tiled inference: step {step} is larger than the window {window}; pixels would be skipped")
-    if batch_size < 1:
-        raise SegGalError(f"tiled inference: batch size must be at least 1, got {batch_size}")
-    height, width = image.shape
-    ys, xs = _cores(height, window, step), _cores(width, window, step)
-    windows = [(y, x) for y in ys for x in xs]
-    canvas = np.zeros((height, width), np.int32)
+    windows = window_grid(*image.shape, window, step)
+    canvas = np.zeros(image.shape, np.int32)
     scores: list[np.ndarray] = []
     placed = 0
-    for start in range(0, len(windows), batch_size):
-        batch = windows[start : start + batch_size]
-        tiles = [Image(np.ascontiguousarray(image.pixels[y0 : y0 + window, x0 : x0 + window]), image.channels,
-                       f"{image.name}[{y0}:{y0 + window}, {x0}:{x0 + window}]") for (y0, *_), (x0, *_) in batch]
-        preds = segmenter.predict_batch([prepare(tile) if prepare else tile for tile in tiles])
-        if len(preds) != len(tiles):
-            raise SegGalError(f"{type(segmenter).__name__} returned {len(preds)} predictions for {len(tiles)} windows")
-        for done, (((y0, *ycore), (x0, *xcore)), tile, pred) in enumerate(zip(batch, tiles, preds), start=start + 1):
-            labels = as_labels(pred.labels, f"{tile.name}: prediction of {type(segmenter).__name__}")
-            if labels.shape != tile.shape:
-                raise SegGalError(f"{tile.name}: segmenter returned labels of shape {labels.shape}, expected {tile.shape}")
-            n = int(labels.max())
-            tile_scores = np.asarray(pred.scores, np.float32).ravel()
-            if tile_scores.size < n:
-                raise SegGalError(f"{tile.name}: segmenter returned {tile_scores.size} scores for labels up to {n}")
-            keep = _owned(labels, y0, x0, tuple(ycore), tuple(xcore))
-            region = canvas[y0 : y0 + labels.shape[0], x0 : x0 + labels.shape[1]]  # a view: writes land in canvas
-            free = (region == 0) & keep[labels]
-            total_px = np.bincount(labels.ravel(), minlength=n + 1)
-            free_px = np.bincount(labels[free], minlength=n + 1)
-            keep &= 2 * free_px >= total_px
-            kept = np.flatnonzero(keep)
-            lut = np.zeros(n + 1, np.int32)
-            lut[kept] = np.arange(placed + 1, placed + len(kept) + 1, dtype=np.int32)
-            write = free & keep[labels]
-            region[write] = lut[labels[write]]
-            scores.append(tile_scores[kept - 1])
-            placed += len(kept)
-            if progress is not None:
-                progress(done, len(windows))
+    owned = owned_windows(segmenter, image, windows, window, batch_size=batch_size)
+    for done, (y0, x0, labels, tile_scores) in enumerate(owned, start=1):
+        region = canvas[y0 : y0 + labels.shape[0], x0 : x0 + labels.shape[1]]  # a view: writes land in canvas
+        scores.append(place(region, labels, tile_scores, placed))
+        placed += len(scores[-1])
+        if progress is not None:
+            progress(done, len(windows))
     return Prediction(canvas, np.concatenate(scores).astype(np.float32) if scores else np.zeros(0, np.float32))
 
 
 def segment_image(segmenter: Segmenter, image: Image, progress: Callable[[int, int], None] | None = None,
-                  window: int = WINDOW) -> Prediction:
-    """Segment ``image``: directly when it fits in one ``window``, else with :func:`seggal.tiling.segment_tiled`
-    (the paper's overlap: steps of 3/4 of the window).
+                  window: int | None = None) -> Prediction:
+    """Segment ``image``: directly when it fits in one window, else with :func:`segment_tiled`.
 
-    ``progress(done, total)`` is called per window (once for a single window).
+    The window and step are the segmenter's :attr:`~seggal.backends.base.Segmenter.preprocessing` (the
+    paper's 256 / 192 unless its checkpoint records others); a ``window`` given here overrides the window
+    and steps by 3/4 of it (the paper's overlap). ``progress(done, total)`` is called per window (once for
+    a single window).
     """
+    record = segmenter.preprocessing
+    step = record.step if window is None else max(1, window * STEP // WINDOW)
+    window = record.window if window is None else window
     if max(image.shape) <= window:
         prediction = segmenter.predict(image)
         if progress is not None:
             progress(1, 1)
         return prediction
-    return segment_tiled(segmenter, image, window=window, step=max(1, window * STEP // WINDOW), progress=progress)
+    return segment_tiled(segmenter, image, window=window, step=step, progress=progress)

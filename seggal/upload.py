@@ -1,9 +1,12 @@
 """What the Segment page does with a user's files, as pure functions (no Streamlit here).
 
-* :func:`decode` — uploaded bytes + file name → the file's raw array (pixel cap checked from the header,
-  decompression bombs refused), every failure a :class:`SegGalError` naming the file.
+* :func:`decode` — uploaded bytes + file name → the file's raw array (pages, pixels, pixel type and
+  decoded bytes checked from the header, decompression bombs refused), every failure a
+  :class:`SegGalError` naming the file.
 * :func:`n_planes` / :func:`to_pixels` — a Z-stack or multi-page file → one chosen plane; any 2-D image
   with 1-3 channels ((C, H, W) or (H, W, C), 8/16-bit or float) → (H, W, C) float32, blank images refused.
+  :func:`load_plane` does both and keeps only the chosen float32 plane (what a session stores).
+* :func:`limits` — the upload limits in words, for the page.
 * :func:`default_mapping` / :func:`make_image` — the channel mapping (which channel is nuclear, which is
   membrane) → a :class:`seggal.image.Image` carrying the channels a task's model reads.
 * :func:`preview_rgb`, :func:`overlay`, :func:`error_rgb`, :func:`downsample` — what the page shows:
@@ -21,7 +24,7 @@ import numpy as np
 
 from seggal.errors import SegGalError
 from seggal.image import ChannelSpec, Image, as_labels
-from seggal.io import MAX_PIXELS, read_array, to_hwc
+from seggal.io import MAX_BYTES, MAX_PAGES, MAX_PIXELS, read_array, to_hwc
 
 #: File types the page accepts (st.file_uploader's ``type``).
 UPLOAD_TYPES = ("tif", "tiff", "png", "jpg", "jpeg")
@@ -60,6 +63,14 @@ def decode(data: bytes, file_name: str) -> np.ndarray:
         raise
 
 
+def limits(upload_mb: int) -> str:
+    """The upload limits in words: ``upload_mb`` (Streamlit's ``server.maxUploadSize``) and SegGal's own
+    caps from :mod:`seggal.io`."""
+    side = int(MAX_PIXELS ** 0.5)
+    return (f"Files up to {upload_mb} MB; images up to {MAX_PIXELS:,} pixels per plane ({side} × {side}), "
+            f"{MAX_PAGES:,} TIFF pages and {MAX_BYTES / 2**20:,.0f} MiB once decoded.")
+
+
 def _is_stack(arr: np.ndarray) -> bool:
     """A stack of 2-D planes along axis 0: (Z, H, W, C), (Z, C, H, W) or (Z, H, W) with Z > 3 and no
     short channel axis at the end (tifffile puts pages first)."""
@@ -84,7 +95,7 @@ def to_pixels(arr: np.ndarray, name: str, plane: int = 0) -> np.ndarray:
     if _is_stack(arr):
         if not 0 <= plane < arr.shape[0]:
             raise SegGalError(f"{name}: plane {plane + 1} does not exist; the stack has {arr.shape[0]} planes")
-        arr = arr[plane]
+        arr = arr[plane].copy()  # the plane alone: a float32 result must not keep the whole stack alive
     pixels = to_hwc(arr, name)
     if pixels.shape[2] == 0:
         raise SegGalError(f"{name}: the image has no channels (shape {arr.shape})")
@@ -94,6 +105,15 @@ def to_pixels(arr: np.ndarray, name: str, plane: int = 0) -> np.ndarray:
     if low == high:
         raise SegGalError(f"{name}: the image is blank (every pixel is {low:g}); nothing to segment")
     return pixels
+
+
+def load_plane(data: bytes, file_name: str, plane: int = 0) -> tuple[np.ndarray, int]:
+    """An uploaded file → (plane ``plane`` as (H, W, C) float32 pixels, number of planes in the file).
+
+    Only the chosen plane outlives the call (the decoded file is dropped); see :func:`decode` and
+    :func:`to_pixels`."""
+    raw = decode(data, file_name)
+    return to_pixels(raw, file_name, plane), n_planes(raw)
 
 
 def read_ground_truth(data: bytes, file_name: str, shape: tuple[int, int]) -> np.ndarray:
@@ -258,15 +278,20 @@ class Download:
 def downloads(labels: np.ndarray, name: str, scores: np.ndarray | None = None) -> dict[str, Download]:
     """The result files (via :mod:`seggal.export`) for a label image segmented from the image called
     ``name``, with optional per-instance ``scores`` (n,): ``tiff`` (label TIFF), ``coco`` (COCO json,
-    RLE), ``csv`` (one row per cell), ``roi`` (ImageJ ROI zip)."""
+    RLE), ``csv`` (one row per cell), ``roi`` (ImageJ ROI zip) and, with ``scores``, ``scores`` (the TIFF's
+    ``.scores.csv`` sidecar, so ``seggal evaluate`` ranks the cells as the page did)."""
     from seggal import export
+    from seggal.io import encode_scores, scores_path
 
     labels = as_labels(labels)
     stem = Path(name).stem or "image"
     coco = export.to_coco(labels, 1, name or "image.tif", scores)
-    return {
+    files = {
         "tiff": Download(f"{stem}_labels.tif", export.label_tiff(labels), "image/tiff"),
         "coco": Download(f"{stem}_coco.json", json.dumps(coco).encode(), "application/json"),
         "csv": Download(f"{stem}_cells.csv", export.cell_csv(labels).encode(), "text/csv"),
         "roi": Download(f"{stem}_rois.zip", export.roi_zip(labels), "application/zip"),
     }
+    if scores is not None:
+        files["scores"] = Download(scores_path(files["tiff"].file_name).name, encode_scores(scores), "text/csv")
+    return files

@@ -2,9 +2,14 @@
 
 import pytest
 
-from seggal.image import Sample
+from seggal.backends.stardist import _quiet_tensorflow
 from seggal.data.synthetic import synthetic_tissue
-from seggal.image import ChannelSpec, Image
+from seggal.image import ChannelSpec, Image, Sample
+
+# Some tests import stardist / tensorflow themselves (to compare with SegGal's backend); TensorFlow loaded
+# before Triton crashes the process at the first torch optimiser, so load them in the order the StarDist
+# backend does for the product.
+_quiet_tensorflow()
 
 
 @pytest.fixture(scope="module")

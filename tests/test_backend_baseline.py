@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from seggal.backends import build, default_method, offline_checkpoint
+from seggal import gallery
+from seggal.backends import build
 from seggal.backends.baseline import NAIVE, BaselineSegmenter, WatershedSettings, typical_radius
 from seggal.data.synthetic import synthetic_tissue
 from seggal.errors import SegGalError
@@ -86,8 +87,8 @@ def test_default_method_beats_naive_watershed_on_real_annotated_nuclei():
     assert int(truth.max()) > 100  # 125 annotated nuclei
     image = Image(raw[:, :, None].astype(np.float32), ChannelSpec(0, None), "img2d.tif")
     task = "tissuenet-nuclei-nuclear"
-    method = default_method(task)
-    default = build(method, offline_checkpoint(method, task) or None, target="nuclei")
+    method = gallery.default_method(task)
+    default = gallery.load(gallery.ready_entry(method, task), target="nuclei")
     ours, anchor = _accuracy(default, image, truth), _accuracy(BaselineSegmenter(NAIVE), image, truth)
     print(f"default method {method}: accuracy {ours:.3f}; naive Otsu + distance-transform watershed: {anchor:.3f}")
     assert ours > anchor + 0.2

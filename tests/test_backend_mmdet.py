@@ -1,6 +1,6 @@
 """MMDetection backend: configs adapted to cells, prediction, training with a falling loss, checkpoints.
 
-Everything but :func:`paint` needs the optional MMDetection stack (`make mmdet`, which CI runs before
+Everything here needs the optional MMDetection stack (`make mmdet`, which CI runs before
 `make test`); without it those tests are skipped with that reason. Models are built from scratch
 (random weights, no network) on small synthetic TissueNet-like images.
 """
@@ -13,7 +13,7 @@ import pytest
 
 from seggal.backends.base import FitSettings
 from seggal.image import Sample
-from seggal.backends.mmdet import MAX_INSTANCES, adapt_model_config, build, load_config, paint
+from seggal.backends.mmdet import MAX_INSTANCES, adapt_model_config, build, load_config
 from seggal.data.synthetic import synthetic_tissue
 from seggal.errors import SegGalError
 from seggal.image import ChannelSpec, Image
@@ -36,19 +36,6 @@ def assert_valid(prediction, shape):
     assert set(np.unique(labels).tolist()) - {0} == set(range(1, n + 1))  # numbered 1..n, none missing
     assert scores.shape == (n,) and scores.dtype == np.float32
     assert n <= MAX_INSTANCES
-
-
-def test_paint_higher_scores_win_and_hidden_instances_drop():
-    masks = np.zeros((3, 6, 6), bool)
-    masks[0, :4, :4] = True  # score 0.9: wins the overlap with instance 1
-    masks[1, 2:6, 2:6] = True  # score 0.5
-    masks[2, 1:3, 1:3] = True  # score 0.2, entirely under instance 0: dropped
-    prediction = paint(masks, np.array([0.9, 0.5, 0.2], np.float32))
-    assert prediction.labels.max() == 2
-    np.testing.assert_array_equal(prediction.scores, np.array([0.5, 0.9], np.float32))
-    assert (prediction.labels[:4, :4] == 2).all()  # label 2 has score 0.9
-    assert (prediction.labels[4:, 4:] == 1).all()
-    assert paint(np.zeros((0, 5, 5), bool), np.zeros(0, np.float32)).labels.max() == 0
 
 
 @needs_mmdet
@@ -84,7 +71,7 @@ def test_every_method_builds_and_predicts_a_label_image(method_id):
     """Smoke test: each adapted config builds from scratch with 2 channels and segments 128 x 128."""
     assert availability(method_id).available
     image, _ = tissue(128)
-    prediction = build(method_id, in_channels=2).predict(image)
+    prediction = build(method_id, arch={"in_channels": 2}).predict(image)
     assert_valid(prediction, (128, 128))
 
 
@@ -94,7 +81,7 @@ def train_and_roundtrip(method_id, tmp_path, learning_rate, steps=8, size=96):
     for seed in (1, 2):
         image, cells = tissue(size, seed)
         samples.append(Sample(image, cells))
-    segmenter = build(method_id, in_channels=2)
+    segmenter = build(method_id, arch={"in_channels": 2})
     segmenter.iteration_schedules = False  # the configs' 500-1000-iteration warm-up would stall 8 steps
     settings = FitSettings(batch_size=2, learning_rate=learning_rate, max_iters=1, seed=0)
     losses = [segmenter.train_epoch(samples, settings) for _ in range(steps)]
@@ -141,7 +128,7 @@ def test_rf_next_trains_searches_dilations_and_checkpoint_keeps_them(tmp_path):
 @needs_mmdet
 def test_one_channel_model_and_bad_checkpoints(tmp_path):
     nuclear, _ = tissue(64, channels=ChannelSpec(0, None))
-    segmenter = build("mask-rcnn", in_channels=1)
+    segmenter = build("mask-rcnn", arch={"in_channels": 1})
     assert_valid(segmenter.predict(nuclear), (64, 64))
     dual, _ = tissue(64)
     with pytest.raises(SegGalError, match="1 channel"):

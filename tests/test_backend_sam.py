@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from seggal.backends import build
-from seggal.backends.sam import paint, random_init, rgb
+from seggal.backends.sam import masks_to_prediction, random_init, rgb
 from seggal.data.synthetic import synthetic_tissue
 from seggal.errors import SegGalError
 from seggal.image import ChannelSpec, Image
@@ -23,11 +23,11 @@ def test_paint_lets_the_better_mask_win_and_drops_hidden_masks():
         {"segmentation": _mask(shape, np.s_[4:10, 4:10]), "predicted_iou": 0.5},
         {"segmentation": _mask(shape, np.s_[1:3, 1:3]), "predicted_iou": 0.2},  # inside the best one: hidden
     ]
-    p = paint(masks, shape)
+    p = masks_to_prediction(masks, shape)
     assert p.labels.dtype == np.int32 and p.labels.max() == 2
     np.testing.assert_allclose(p.scores, [0.5, 0.9])
     assert p.labels[5, 5] == 2 and p.labels[9, 9] == 1 and p.labels[2, 2] == 2
-    empty = paint([], shape)
+    empty = masks_to_prediction([], shape)
     assert empty.labels.max() == 0 and empty.scores.size == 0
 
 

@@ -106,22 +106,6 @@ def test_cli_entry_point(tmp_path):
     assert json.loads(out.stdout)["tissues"] == {"Spleen": 1}
 
 
-def test_paper_crops(tmp_path):
-    path = write_tissuenet_npz(tmp_path / "train.npz", 2, (300, 280), ["Breast", "Colon"], seed=1)
-    view = load_task(path, "wholecell-dual", "train")
-    crops = view.crops()
-    assert len(crops) == 2 * 4 and crops.tissues == ["Breast"] * 4 + ["Colon"] * 4
-    whole = view[1]
-    last = crops[7]  # second image, window at (44, 24)
-    assert last.image.name.endswith("[44:300, 24:280]") and crops.names[7] == last.image.name
-    assert np.array_equal(last.labels, whole.labels[44:300, 24:280])
-    assert last.image.pixels.shape == (256, 256, 2) and 0 <= last.image.pixels.min() and last.image.pixels.max() <= 1
-    raw = view.crops(normalise=False)[7]
-    assert np.array_equal(raw.image.pixels, whole.image.pixels[44:300, 24:280])
-    small = load_task("synthetic", "wholecell", "test", training_set="BV-2").crops(size=512, step=384)
-    assert len(small) == 1 and small[0].labels.shape == (512, 512) and not small[0].labels[256:].any()
-
-
 def test_synthetic_nuclei_source():
     from seggal.data.tasks import SYNTHETIC_NUCLEI, SYNTHETIC_NUCLEI_IMAGES
 

@@ -96,3 +96,82 @@ def test_bad_files_name_the_file_and_the_fault(tmp_path):
     with pytest.raises(SegGalError, match="not found"):
         open_tissuenet(tmp_path / "absent.npz")
     assert zipfile.is_zipfile(fractional)
+
+
+def _bomb(path, shape, dtype="<f4", data_bytes=None, y_shape=None):
+    """A deepcell-layout .npz whose compressed X header claims ``shape`` and holds ``data_bytes`` zero bytes
+    of data (default: as many as the shape needs); y is (1, 8, 8, 2) zeros, or with ``y_shape`` a header
+    claiming that shape over 16 bytes; tissue_list is valid."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        with archive.open("X.npy", "w", force_zip64=True) as member:
+            np.lib.format.write_array_header_1_0(member, {"descr": dtype, "fortran_order": False, "shape": shape})
+            member.write(bytes(np.dtype(dtype).itemsize * int(np.prod(shape)) if data_bytes is None else data_bytes))
+        with archive.open("y.npy", "w") as member:
+            if y_shape is None:
+                np.lib.format.write_array(member, np.zeros((1, 8, 8, 2), np.int32))
+            else:
+                np.lib.format.write_array_header_1_0(member, {"descr": "<i4", "fortran_order": False, "shape": y_shape})
+                member.write(bytes(16))
+        with archive.open("tissue_list.npy", "w") as member:
+            np.lib.format.write_array(member, np.array(["Lung"]))
+    return path
+
+
+def _cached_files(cache):
+    return [p for p in cache.rglob("*") if p.is_file()]
+
+
+def test_npz_bomb_is_refused_from_its_header_before_anything_is_unpacked(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEGGAL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("SEGGAL_MAX_NPZ_BYTES", str(64 * 2**10))
+    path = _bomb(tmp_path / "bomb.npz", (1, 128, 128, 2))  # 128 KiB of zeros, deflated to a few hundred bytes
+    assert path.stat().st_size < 2000
+    with pytest.raises(SegGalError, match=r"bomb\.npz: array 'X' would unpack to 131,200 bytes.*SEGGAL_MAX_NPZ_BYTES"):
+        open_tissuenet(path)
+    assert _cached_files(tmp_path / "cache") == []
+    claims = _bomb(tmp_path / "claims.npz", (10**9, 512, 512, 2), data_bytes=16)  # the header lies
+    with pytest.raises(SegGalError, match=r"claims\.npz: array 'X' would unpack to .* bytes"):
+        open_tissuenet(claims)
+    assert _cached_files(tmp_path / "cache") == []
+
+
+def test_npz_member_larger_than_the_free_disk_space_is_refused(tmp_path, monkeypatch):
+    import shutil
+
+    monkeypatch.setenv("SEGGAL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("SEGGAL_MAX_NPZ_BYTES", str(2**62))  # only the disk limits this one
+    free = shutil.disk_usage(tmp_path).free
+    side = int(np.sqrt(free / 8)) + 1  # one (side, side, 2) float32 image needs more bytes than are free
+    path = _bomb(tmp_path / "huge.npz", (1, side, side, 2), data_bytes=16, y_shape=(1, side, side, 2))
+    with pytest.raises(SegGalError, match=r"huge\.npz: array 'X' needs .* bytes in .*cache.*free"):
+        open_tissuenet(path)
+    assert _cached_files(tmp_path / "cache") == []
+
+
+def test_a_member_whose_data_does_not_match_its_header_leaves_nothing_in_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEGGAL_CACHE", str(tmp_path / "cache"))
+    short = _bomb(tmp_path / "short.npz", (1, 8, 8, 2), data_bytes=100)  # the header promises 512 bytes
+    with pytest.raises(SegGalError, match=r"short\.npz: array 'X'.*(does not match|corrupt)"):
+        open_tissuenet(short)
+    assert _cached_files(tmp_path / "cache") == []
+    three = _bomb(tmp_path / "three.npz", (1, 8, 8, 3))  # a wrong shape is refused before unpacking
+    with pytest.raises(SegGalError, match=r"three\.npz: X has shape \(1, 8, 8, 3\)"):
+        open_tissuenet(three)
+    assert _cached_files(tmp_path / "cache") == []
+
+
+def test_a_member_that_fails_while_unpacking_leaves_nothing_in_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEGGAL_CACHE", str(tmp_path / "cache"))
+    rng = np.random.default_rng(0)
+    path = tmp_path / "damaged.npz"
+    np.savez_compressed(path, X=rng.random((2, 64, 64, 2), dtype=np.float32), y=np.zeros((2, 64, 64, 2), np.int32),
+                        tissue_list=np.array(["Lung", "Lung"]))
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo("X.npy")
+    data = bytearray(path.read_bytes())
+    middle = info.header_offset + 30 + len(info.filename) + len(info.extra) + info.compress_size // 2
+    data[middle: middle + 64] = bytes(64)  # damage the deflated data after the .npy header
+    path.write_bytes(bytes(data))
+    with pytest.raises(SegGalError, match=r"damaged\.npz: array 'X'.*cannot unpack.*nothing was kept"):
+        open_tissuenet(path)
+    assert _cached_files(tmp_path / "cache") == []

@@ -1,15 +1,14 @@
-"""training.grid: the paper's 138-model grid, job states, SLURM export and the standardised time T_s."""
+"""training.grid: the paper's 138-model grid, job states, SLURM export and the run report."""
 
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from seggal.errors import SegGalError
 from seggal.methods import get_method, paper_methods
+from seggal.ranking import standardised_hours
 from seggal.results import load_scores
 from training import grid
 
@@ -32,34 +31,6 @@ def test_grid_filters_by_method_task_and_set():
     assert [j.training_set for j in grid.jobs(methods=["swin-s"], tasks=["wholecell"], training_sets=["A172"])] == ["A172"]
     with pytest.raises(SegGalError, match="unknown method"):
         grid.jobs(methods=["nope"])
-
-
-def test_standardised_time_epochs_follows_the_papers_formula():
-    # T_s = T × B/8 × 50/E: 2 h at batch 16 for 100 epochs → 2 × 2 × 0.5
-    assert grid.standardised_hours(2.0, 16, epochs=100) == pytest.approx(2.0)
-    # Cellpose's paper settings (B = 8, E = 500): T_s = T / 10
-    assert grid.standardised_hours(25.0, 8, epochs=500) == pytest.approx(2.5)
-
-
-def test_standardised_time_iterations_follows_the_papers_formula():
-    # T_s = T × B/8 × 50N/(I×B): Centermask2 (B = 32, I = 100 000) on N = 2 580 images for 10 h
-    assert grid.standardised_hours(10.0, 32, iterations=100_000, n_images=2580) == pytest.approx(
-        10.0 * 32 / 8 * 50 * 2580 / (100_000 * 32))
-
-
-@given(hours=st.floats(0.01, 100), batch=st.integers(1, 64), n=st.integers(1, 5000), epochs=st.integers(1, 500))
-def test_iteration_form_equals_epoch_form_at_the_same_number_of_epochs(hours, batch, n, epochs):
-    iterations = epochs * n  # I iterations of batch B see I·B/N epochs of N images
-    assert grid.standardised_hours(hours, batch, iterations=iterations, n_images=n) == pytest.approx(
-        grid.standardised_hours(hours, batch, epochs=iterations * batch / n))
-
-
-def test_standardised_time_rejects_bad_input():
-    for kwargs in ({"epochs": 0}, {"iterations": 10}, {}, {"iterations": 0, "n_images": 5}):
-        with pytest.raises(SegGalError, match="standardised time"):
-            grid.standardised_hours(1.0, 8, **kwargs)
-    with pytest.raises(SegGalError):
-        grid.standardised_hours(-1.0, 8, epochs=5)
 
 
 def test_job_states_say_why_a_job_cannot_run(tmp_path):
@@ -108,15 +79,15 @@ def test_cli_lists_every_job_and_writes_a_slurm_script(tmp_path):
 
 
 def test_finished_jobs_are_skipped_and_reported_as_a_run_folder(tmp_path):
-    from seggal import hub
+    from seggal import checkpoint
     from seggal.backends import build
     from seggal.data.synthetic import write_tissuenet_npz
     from seggal.runs import load_run
 
     job = grid.Job("cellpose", "tissuenet-nuclei-dual", "All")
-    training = {"hours": 0.5, "standardised_hours": grid.standardised_hours(0.5, 8, epochs=10), "batch_size": 8,
+    training = {"hours": 0.5, "standardised_hours": standardised_hours(0.5, 8, epochs=10), "batch_size": 8,
                 "epochs": 10, "iterations": None, "n_train_images": 20, "hardware": "CPU test"}
-    hub.write_checkpoint(tmp_path / "ck" / job.name / "best", build("cellpose", device="cpu"),
+    checkpoint.write_checkpoint(tmp_path / "ck" / job.name / "best", build("cellpose", device="cpu"),
                          {"method": job.method, "task": job.task, "training_set": "All", "training": training})
     assert grid.job_state(job, tmp_path / "ck") == "done"
     write_tissuenet_npz(tmp_path / "data" / "tissuenet_v1.1_test.npz", 2, (64, 64), ["Breast", "Colon"], 5)

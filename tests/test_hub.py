@@ -1,4 +1,5 @@
-"""seggal.hub: checkpoint folders, model cards, the HF cache offline, the push path up to HTTP, gallery slots.
+"""seggal.checkpoint / seggal.hub / seggal.gallery: checkpoint folders, model cards, the HF cache offline, the push
+path up to HTTP, gallery slots.
 
 The checkpoints are written by the real cellpose backend; the Hub side is exercised for real: files laid
 out in a Hugging Face cache read back by ``snapshot_download`` in a process with ``HF_HUB_OFFLINE=1``, and
@@ -20,7 +21,8 @@ import pytest
 import yaml
 
 from seggal.metrics import COCO_METRICS
-from seggal import hub
+from seggal import checkpoint as ckpt
+from seggal import gallery, hub
 from seggal.errors import SegGalError
 from seggal.image import ChannelSpec, Image
 
@@ -42,7 +44,7 @@ def segmenter():
 
 @pytest.fixture(scope="module")
 def checkpoint(segmenter, tmp_path_factory) -> Path:
-    return hub.write_checkpoint(tmp_path_factory.mktemp("ckpt") / "cellpose-breast", segmenter, META)
+    return ckpt.write_checkpoint(tmp_path_factory.mktemp("ckpt") / "cellpose-breast", segmenter, META)
 
 
 @pytest.fixture(scope="module")
@@ -64,24 +66,27 @@ def test_repo_names_and_the_configurable_organisation(monkeypatch):
         "seggal/cellpose-tissuenet-nuclei-dual-lymph-node-metastasis")
     monkeypatch.setenv("SEGGAL_HUB_ORG", "my-lab")
     assert hub.repo_id("swin-s", "wholecell", "SH-SY5Y") == "my-lab/swin-s-livecell-wholecell-sh-sy5y"
-    assert hub.parse_reference("cellpose-x@v2") == ("my-lab/cellpose-x", "v2")
-    assert hub.parse_reference("org/name") == ("org/name", None)
+    assert ckpt.parse_reference("my-lab/cellpose-x@v2") == ("my-lab/cellpose-x", "v2")
+    assert ckpt.parse_reference("org/name") == ("org/name", None)
     with pytest.raises(SegGalError, match="not a Hub reference"):
-        hub.parse_reference("a/b/c")
+        ckpt.parse_reference("a/b/c")
 
 
 def test_checkpoint_folder_holds_weights_config_and_card(checkpoint):
     names = {p.name for p in checkpoint.iterdir()}
     assert {"model.safetensors", "config.json", "README.md"} <= names
     assert not [p for p in checkpoint.parent.iterdir() if p.name.startswith(".")]  # no staging left
-    config = hub.read_config(checkpoint)
-    assert (config["method"], config["task"], config["training_set"]) == ("cellpose", "tissuenet-nuclei-dual", "Breast")
+    config = ckpt.read_config(checkpoint)
+    # trained on generated images: the record claims no real tissue
+    assert (config["method"], config["task"], config["training_set"]) == ("cellpose", "tissuenet-nuclei-dual", "synthetic")
+    assert config["synthetic"] is True and config["dataset"] == "synthetic" and "TissueNet" not in config["training_data"]
     assert config["channels"] == {"input_channels": "dual", "nuclear": 0, "membrane": 1}
-    assert config["preprocessing"] == hub.DEFAULT_PREPROCESSING
+    assert config["preprocessing"] == {"normalisation": "percentile", "per_channel": True, "low": 0.1, "high": 99.9,
+                                       "clahe": False, "window": 256, "step": 192}
     assert config["packages"]["cellpose"] and config["packages"]["torch"]
     assert config["validation"] == META["validation"]
     assert "git_commit" in config and config["created"]
-    assert hub.is_complete(checkpoint)
+    assert ckpt.is_complete(checkpoint)
 
 
 def test_model_card_front_matter_parses_and_has_the_hub_fields(checkpoint):
@@ -100,18 +105,21 @@ def test_model_card_front_matter_parses_and_has_the_hub_fields(checkpoint):
 
 def test_read_config_names_the_file_at_fault(tmp_path, checkpoint):
     with pytest.raises(SegGalError, match="config.json not found"):
-        hub.read_config(tmp_path)
+        ckpt.read_config(tmp_path)
     (tmp_path / "config.json").write_text("{not json")
     with pytest.raises(SegGalError, match=f"{tmp_path}.*not valid JSON"):
-        hub.read_config(tmp_path)
+        ckpt.read_config(tmp_path)
     config = json.loads((checkpoint / "config.json").read_text())
     (tmp_path / "config.json").write_text(json.dumps({**config, "method": "unet9000"}))
     with pytest.raises(SegGalError, match="unknown method 'unet9000'"):
-        hub.read_config(tmp_path)
-    (tmp_path / "config.json").write_text(json.dumps({**config, "training_set": "Liver"}))
+        ckpt.read_config(tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps({**config, "synthetic": False, "training_set": "Liver"}))
     with pytest.raises(SegGalError, match="'Liver' is not 'All'"):
-        hub.read_config(tmp_path)
-    assert not hub.is_complete(tmp_path)
+        ckpt.read_config(tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps({**config, "training_set": "All"}))  # synthetic claiming "All"
+    with pytest.raises(SegGalError, match="trained on synthetic images has training set 'synthetic'"):
+        ckpt.read_config(tmp_path)
+    assert not ckpt.is_complete(tmp_path)
 
 
 def test_failed_write_leaves_the_previous_checkpoint_intact(checkpoint, segmenter, tmp_path):
@@ -119,7 +127,7 @@ def test_failed_write_leaves_the_previous_checkpoint_intact(checkpoint, segmente
     shutil.copytree(checkpoint, folder)
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
     with pytest.raises(FileNotFoundError):  # fails after the weights were staged: the extra file cannot be made
-        hub.write_checkpoint(folder, segmenter, {**META, "training_set": "All"}, extra={"no/such/dir": b"x"})
+        ckpt.write_checkpoint(folder, segmenter, {**META, "training_set": "All"}, extra={"no/such/dir": b"x"})
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ck"]
 
@@ -129,13 +137,13 @@ def test_recover_dir_restores_a_folder_swapped_out_by_a_crash(tmp_path):
     old.mkdir()
     (old / "model.safetensors").write_bytes(b"weights")
     (tmp_path / ".last.tmpabc").mkdir()
-    hub.recover_dir(tmp_path / "last")
+    ckpt.recover_dir(tmp_path / "last")
     assert (tmp_path / "last" / "model.safetensors").read_bytes() == b"weights"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last"]
 
 
 def test_checkpoint_loads_back_to_identical_predictions(segmenter, checkpoint, image):
-    loaded, config = hub.load_checkpoint(checkpoint, device="cpu")
+    loaded, config = gallery.load_checkpoint(checkpoint, device="cpu")
     assert config["method"] == "cellpose"
     a, b = segmenter.predict(image), loaded.predict(image)
     np.testing.assert_array_equal(a.labels, b.labels)
@@ -166,19 +174,20 @@ def test_offline_mode_serves_a_pinned_revision_from_the_hf_cache(checkpoint, tmp
     script = f"""
 import json, numpy as np
 from huggingface_hub import constants, hf_hub_download
-from seggal import hub
+from seggal import checkpoint as ckpt
+from seggal import gallery, hub
 from seggal.errors import SegGalError
 from seggal.image import ChannelSpec, Image
 assert constants.HF_HUB_OFFLINE
-out = {{"v1": str(hub.resolve_checkpoint("seggal-test/cellpose-breast@v1")),
-        "main": str(hub.resolve_checkpoint("cellpose-breast")),
-        "commit": str(hub.resolve_checkpoint("seggal-test/cellpose-breast@{commit}")),
+out = {{"v1": str(ckpt.resolve_checkpoint("seggal-test/cellpose-breast@v1")),
+        "main": str(ckpt.resolve_checkpoint("seggal-test/cellpose-breast")),
+        "commit": str(ckpt.resolve_checkpoint("seggal-test/cellpose-breast@{commit}")),
         "file": hf_hub_download("seggal-test/cellpose-breast", "config.json", revision="v1")}}
 try:
-    hub.resolve_checkpoint("seggal-test/not-cached")
+    ckpt.resolve_checkpoint("seggal-test/not-cached")
 except SegGalError as exc:
     out["missing"] = str(exc)
-model, _ = hub.load_checkpoint("seggal-test/cellpose-breast@v1", device="cpu")
+model, _ = gallery.load_checkpoint("seggal-test/cellpose-breast@v1", device="cpu")
 labels = model.predict(Image(np.load({str(tmp_path / 'probe.npy')!r}), ChannelSpec(0, 1))).labels
 np.save({str(tmp_path / 'labels.npy')!r}, labels)
 print(json.dumps(out))
@@ -270,7 +279,7 @@ def test_gallery_slots_report_local_and_cached_checkpoints(checkpoint, tmp_path,
     local = tmp_path / "checkpoints"
     shutil.copytree(checkpoint, local / hub.repo_name("cellpose", "nuclei-dual", "All") / "best")
     _place_in_hf_cache(checkpoint, tmp_path / "cache", hub.repo_id("stardist", "wholecell", "All"), "a" * 40, ("main",))
-    slots = hub.gallery_slots(local_dir=local, cache_dir=tmp_path / "cache")
+    slots = gallery.slots(local_dir=local, cache_dir=tmp_path / "cache")
     assert len(slots) == 138
     by = slots.set_index(["method_id", "task", "training_set"])
     assert by.loc[("cellpose", "tissuenet-nuclei-dual", "All"), "status"] == "local"

@@ -1,9 +1,12 @@
 """The method registry: the paper's 18 methods and their facts."""
 
+import importlib
+from dataclasses import replace
+
 import pytest
 
 from seggal.errors import SegGalError
-from seggal.methods import METHODS, availability, get_method, paper_methods
+from seggal.methods import METHODS, Availability, availability, get_method, paper_methods
 from seggal.results import load_scores
 
 
@@ -39,10 +42,47 @@ def test_paper_training_settings_from_methods():
     assert get_method("swin-t").paper.epochs == 50 and get_method("swin-t").paper.batch_size == 8
 
 
-def test_availability_says_why_when_unavailable():
-    for method in METHODS:
+def _imports(*modules):
+    try:
+        for module in modules:
+            importlib.import_module(module)
+    except ImportError:
+        return False
+    return True
+
+
+def _installable(method):
+    """False for the backends no package registry serves for Python 3.11 (detectron2, deepcell)."""
+    return method.backend not in ("detectron2", "deepcell")
+
+
+def test_the_four_blocked_methods_are_unavailable_with_their_specific_reason():
+    reasons = {m.id: availability(m) for m in METHODS if not _installable(m)}
+    assert set(reasons) == {"centermask2", "retinamask", "mesmer", "featurenet"}
+    assert not any(r.available for r in reasons.values())
+    assert "no detectron2 release" in reasons["centermask2"].reason
+    assert "requires Python < 3.9" in reasons["retinamask"].reason
+    for deepcell in ("mesmer", "featurenet"):
+        assert "requires Python < 3.11" in reasons[deepcell].reason
+        assert "Keras 3" in reasons[deepcell].reason
+
+
+def test_methods_whose_packages_requirements_txt_installs_are_available():
+    for method_id in ("baseline", "cellpose", "stardist", "sam"):
+        assert availability(method_id) == Availability(True, ""), method_id
+
+
+def test_mmdetection_methods_are_available_exactly_when_mmdetection_imports():
+    mmdet_methods = [m for m in METHODS if m.backend == "mmdet"]
+    assert len(mmdet_methods) == 11
+    imports = _imports("mmdet", "mmcv", "mmengine")
+    for method in mmdet_methods:
         result = availability(method)
-        assert result.available or result.reason, method.id
-    assert availability("baseline").available
-    blocked = availability("centermask2")
-    assert not blocked.available and "detectron2" in blocked.reason
+        assert result.available is imports, method.id
+        assert (result.reason == "") is imports, method.id
+
+
+def test_a_missing_package_is_named_in_the_reason():
+    method = replace(get_method("baseline"), packages=("skimage", "seggal_no_such_package", "also_missing_pkg"))
+    assert availability(method) == Availability(False, "package(s) not installed: seggal_no_such_package, "
+                                                       "also_missing_pkg")

@@ -6,6 +6,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from seggal import hub
+from seggal.checkpoint import write_checkpoint
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
@@ -24,7 +25,7 @@ def local_checkpoints(tmp_path_factory) -> Path:
 
     root = tmp_path_factory.mktemp("checkpoints")
     meta = {"method": "cellpose", "task": "nuclei-dual", "training_set": "All", "data": "synthetic"}
-    hub.write_checkpoint(root / hub.repo_name("cellpose", "nuclei-dual", "All") / "best", build("cellpose"), meta)
+    write_checkpoint(root / hub.repo_name("cellpose", "nuclei-dual", "All") / "best", build("cellpose"), meta)
     return root
 
 

@@ -1,4 +1,5 @@
-"""The Guideline page in Streamlit's AppTest: questionnaire → ranked, colour-banded table, reasons, links."""
+"""The Guideline page in Streamlit's AppTest: nothing before an answer; then caveats first, the recommendation,
+the colour-banded ranking with its ordering control, reasons, links."""
 
 import re
 from pathlib import Path
@@ -6,7 +7,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from seggal.guideline import BAND_COLOURS, Answers, band, recommend
+from seggal.guideline import Answers, explain, ordered, recommend
+from seggal.guideline.rules import band
+from seggal.plots import BAND_COLOURS
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 FIELDS = ("modality", "target", "channels", "tissue", "compute", "annotations")
@@ -32,17 +35,24 @@ def _cell_colours(dataframe) -> dict:
 
 def _check_page(at: AppTest, rec) -> None:
     pick = rec.choice
-    assert f"Use {pick.name}" in at.success[0].value and rec.checkpoint in at.success[0].value
+    text = explain(rec)
+    assert at.success[0].value == text.headline and rec.checkpoint in at.success[0].value
+    assert [w.value for w in at.warning][:len(text.caveats)] == list(text.caveats)
     ranked, figure6 = at.dataframe[0], at.dataframe[1]
     assert list(ranked.value["method"]) == [m.name for m in rec.methods]
     assert list(figure6.value["method"]) == [m.name for m in rec.figure6]
+    assert list(ranked.value["usage guide"]) == [m.usage_guide for m in rec.methods]
+    hours = rec.answers.compute != "none"
+    assert ("training hours" in ranked.value.columns) == hours
+    assert ("Training hours" in [m.label for m in at.metric]) == hours
     colours = _cell_colours(ranked)
     columns = list(ranked.value.columns)
     for i, m in enumerate(rec.methods):
         for column, metric in (("accuracy", "accuracy"), ("usability", "usability"), ("training hours", "training_hours")):
-            assert colours[i, columns.index(column)] == BAND_COLOURS[band(metric, getattr(m, metric))]
-    text = " ".join(md.value for md in at.markdown)
-    assert all(reason in text for reason in rec.reasons) and all(a in text for a in rec.advice)
+            if column in columns:
+                assert colours[i, columns.index(column)] == BAND_COLOURS[band(metric, getattr(m, metric))]
+    markdown = " ".join(md.value for md in at.markdown)
+    assert all(reason in markdown for reason in text.reasons) and all(a in markdown for a in text.advice)
     links = {link.proto.page: link.proto.query_string for link in at.get("page_link")}
     assert f"method={pick.method}" in links["benchmarks"] and f"task={rec.task}" in links["benchmarks"]
     assert f"training_set={rec.training_set}".replace(" ", "+") in links["segment"]
@@ -50,28 +60,40 @@ def _check_page(at: AppTest, rec) -> None:
                                                  "training_set": rec.training_set}
 
 
-def test_default_answers_render_the_recommendation():
+def test_nothing_is_recommended_before_an_answer():
     at = _open()
-    _check_page(at, recommend(Answers()))
+    assert not at.success and not at.dataframe and not at.warning
+    assert "Recommend" in at.info[0].value
+    at.sidebar.button[0].click().run()
+    assert not at.exception
+    rec = recommend(Answers())
+    _check_page(at, rec)
+    # the default tissue "other" is no answer: no note about it, only the rules' caveats
+    weights = [] if rec.choice.available else [f"{rec.choice.name} has no weights on this machine: "
+                                               f"{rec.choice.availability_reason}."]
+    assert rec.caveat("unmeasured_tissue") is None
+    assert [w.value for w in at.warning] == list(explain(rec).caveats) + weights
 
 
 @pytest.mark.parametrize("query", [
     {"modality": "fluorescence", "target": "whole_cell", "channels": "whole_cell", "tissue": "Pancreas", "compute": "none"},
     {"modality": "fluorescence", "target": "whole_cell", "channels": "nuclear", "tissue": "mouse brain",
-     "compute": "limited", "annotations": "same_tissue"},
+     "compute": "limited", "annotations": "yes", "pixel_size": "0.25"},
     {"modality": "phase-contrast", "target": "nuclei", "channels": "dual", "tissue": "MCF-7", "compute": "ample"},
 ])
 def test_a_link_prefills_the_questionnaire(query):
     at = _open(query)
-    answers = Answers(**{k: query.get(k, getattr(Answers(), k)) for k in FIELDS})
+    answers = Answers(**{k: query.get(k, getattr(Answers(), k)) for k in FIELDS}, pixel_size_um=query.get("pixel_size"))
     rec = recommend(answers)
     assert at.sidebar.radio(key="g_modality").value == answers.modality
     assert at.sidebar.radio(key="g_channels").value == answers.channels
     assert at.sidebar.selectbox(key="g_tissue").value == query["tissue"]
     _check_page(at, rec)
-    assert [i.value for i in at.info] == list(rec.notes)
-    if answers.channels == "whole_cell" and answers.target == "whole_cell":
-        assert rec.choice.method != "sam" and "Segment Anything" in " ".join(m.value for m in at.markdown)
+    assert [i.value for i in at.info] == list(explain(rec).notes)
+    if answers.modality == "phase_contrast" and answers.target == "nuclei":
+        assert at.warning[0].value.startswith("No data")
+    if answers.pixel_size_um:
+        assert rec.postprocess.your_px == (0.0, 12.0) and "0–12 px" in " ".join(m.value for m in at.markdown)
 
 
 def test_changing_the_answers_updates_the_recommendation_and_the_choice():
@@ -80,16 +102,25 @@ def test_changing_the_answers_updates_the_recommendation_and_the_choice():
     at.sidebar.radio(key="g_target").set_value("whole_cell")
     at.sidebar.radio(key="g_compute").set_value("none")
     at.sidebar.selectbox(key="g_tissue").set_value("BT-474")
+    at.sidebar.number_input(key="g_pixel").set_value(0.62)
     at.sidebar.button[0].click().run()
     assert not at.exception
-    rec = recommend(Answers("phase_contrast", "whole_cell", "dual", "BT-474", "none", "none"))
-    assert rec.task == "livecell-wholecell"
+    rec = recommend(Answers("phase_contrast", "whole_cell", "dual", "BT-474", "none", "no", 0.62))
+    assert rec.task == "livecell-wholecell" and rec.scale.factor == pytest.approx(0.5)
     _check_page(at, rec)
     # Another method chosen to open: the links and the stored choice follow it.
     other = rec.methods[3]
     at.selectbox(key=f"g_open_{rec.task}_{rec.choice.method}").set_value(other.method).run()
     assert at.session_state["seggal_choice"]["method"] == other.method
     assert any(f"method={other.method}" in link.proto.query_string for link in at.get("page_link"))
+
+
+@pytest.mark.parametrize("order", ["overall", "accuracy", "usability", "scalability"])
+def test_the_ordering_control_reorders_the_methods(order):
+    at = _open({"tissue": "Breast"})
+    at.segmented_control(key="g_order").set_value(order).run()
+    rec = recommend(Answers(tissue="Breast"))
+    assert list(at.dataframe[0].value["method"]) == [m.name for m in ordered(rec.methods, order)]
 
 
 def test_unknown_query_values_fall_back_to_defaults():

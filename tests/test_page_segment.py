@@ -14,6 +14,8 @@ import pytest
 import tifffile
 from streamlit.testing.v1 import AppTest
 
+from seggal.metrics import METRICS
+
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 PAGE = "pages/segment.py"
 
@@ -184,6 +186,42 @@ def test_a_stack_asks_for_a_plane():
     assert not at.exception and not at.error
 
 
+def _arrays(value):
+    """Every numpy array reachable from a session-state value (dicts, lists, tuples)."""
+    if isinstance(value, np.ndarray):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _arrays(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _arrays(item)
+
+
+def test_the_session_keeps_only_the_chosen_float32_plane_of_an_upload():
+    pixels, _ = blobs()
+    stack = np.stack([pixels + i for i in range(5)])  # (5, 96, 96) uint16, each plane different
+    at = open_page()
+    at.file_uploader(key="seg_upload").set_value(("z.tif", tiff(stack), "image/tiff")).run()
+    at.number_input(key="seg_plane").set_value(4).run()
+    assert not at.exception and not at.error
+    kept = [a for value in at.session_state.values() for a in _arrays(value)]
+    assert kept and all(a.dtype == np.float32 and a.shape == (96, 96, 1) for a in kept), \
+        [(a.dtype, a.shape) for a in kept]
+    assert any(np.array_equal(a[:, :, 0], stack[3]) for a in kept)  # plane 4, as chosen
+
+
+def test_the_page_states_the_upload_limits():
+    from streamlit import config
+
+    from seggal.io import MAX_BYTES
+
+    at = open_page()
+    limit = config.get_option("server.maxUploadSize")
+    assert f"{limit} MB" in at.file_uploader(key="seg_upload").help or f"{limit} MB" in texts(at)
+    assert f"{MAX_BYTES / 2**20:,.0f} MiB" in texts(at) + at.file_uploader(key="seg_upload").help
+
+
 def test_guideline_choice_and_url_preselect_the_model():
     pixels, _ = blobs()
     at = open_page(seggal_choice={"method": "stardist", "task": "tissuenet-nuclei-nuclear", "training_set": "All"})
@@ -231,9 +269,40 @@ def test_real_example_names_its_licence_and_is_segmented_and_scored(tmp_path, mo
     assert at.selectbox(key="seg_task").value == "tissuenet-nuclei-nuclear"
     # the default is the model shipped in seggal/models/default (StarDist), which beats the baseline here
     assert at.selectbox(key="seg_method").value == "stardist"
-    from seggal.hub import EMBEDDED_DEFAULT
+    from seggal.gallery import EMBEDDED_DEFAULT
 
     assert at.selectbox(key="seg_checkpoint").value == str(EMBEDDED_DEFAULT)
     assert any("shipped default" in option for option in at.selectbox(key="seg_checkpoint").options)
     assert int(metric(at, "Cells found")) > 50  # 125 annotated nuclei
     assert float(metric(at, "AP50")) > 0.3
+
+
+def test_one_score_per_result_panel_sweep_download_and_cli_agree(example, tmp_path, capsys):
+    """The scores panel, the sweep's 0 px step and `seggal evaluate` on the downloaded label TIFF + its
+    .scores.csv sidecar give the same numbers: one ranking rule (the model's confidence travels with the
+    masks)."""
+    import json
+
+    from seggal.cli import main
+    from seggal.io import write_labels
+
+    at = example
+    result = at.session_state["seg_result"]
+    panel = result["scores_vs_gt"]
+    assert metric(at, "accuracy") == f"{panel['accuracy']:.3f}"
+    at.radio(key="seg_sweep_mode").set_value("erode").run()
+    at.button(key="seg_sweep_button").click().run()
+    zero = at.session_state["seg_sweep"]["table"].set_index("px").loc[0]
+    for key in METRICS:
+        assert zero[key] == pytest.approx(panel[key], abs=1e-12), key
+    files = result["files"]
+    assert files["scores"].file_name == files["tiff"].file_name.replace(".tif", ".scores.csv")
+    (tmp_path / files["tiff"].file_name).write_bytes(files["tiff"].data)
+    (tmp_path / files["scores"].file_name).write_bytes(files["scores"].data)
+    write_labels(tmp_path / "gt.tif", at.session_state["seg_gt"])
+    assert main(["evaluate", "--gt", str(tmp_path / "gt.tif"), "--pred", str(tmp_path / files["tiff"].file_name),
+                 "--json"]) == 0
+    cli = json.loads(capsys.readouterr().out)
+    assert cli["ranked_by_confidence"] == 1
+    for key in METRICS:
+        assert cli[key] == pytest.approx(panel[key], abs=1e-12), key

@@ -133,7 +133,8 @@ def test_morphology_bars_one_panel_per_feature():
 
 
 def test_guideline_figure_cells_take_the_papers_bands():
-    from seggal.guideline import BAND_COLOURS, band
+    from seggal.guideline import band
+    from seggal.plots import BAND_COLOURS
     from seggal.ranking import figure6_methods, scenario_scores
 
     task = "tissuenet-wholecell-wholecell"

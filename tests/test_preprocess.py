@@ -5,7 +5,7 @@ import pytest
 
 from seggal.errors import SegGalError
 from seggal.image import ChannelSpec, Image
-from seggal.preprocess import clahe, crop, percentile_normalize, preprocess, sliding_windows
+from seggal.preprocess import DEFAULT, PAPER, Preprocessing, clahe, percentile_normalize, sliding_windows
 
 
 def test_windows_of_a_512_image_follow_the_paper():
@@ -27,10 +27,8 @@ def test_windows_cover_the_image_and_stay_inside(height, width):
     assert all(0 < b - a <= 192 for a, b in zip(ys, ys[1:]))
 
 
-def test_small_images_get_one_padded_window():
+def test_small_images_get_one_window_along_the_short_axis():
     assert sliding_windows(100, 300) == [(0, 0), (0, 44)]
-    patch = crop(np.ones((100, 300, 2), np.float32), 0, 44)
-    assert patch.shape == (256, 256, 2) and patch[:100].all() and not patch[100:].any()
 
 
 def test_bad_window_settings():
@@ -63,9 +61,19 @@ def test_clahe_raises_local_contrast_and_keeps_range():
         clahe(dim * 10)
 
 
-def test_preprocess_keeps_channels_and_name():
+def test_the_preprocessing_record_round_trips_and_applies_what_it_says():
+    assert DEFAULT == Preprocessing(0.1, 99.9, False, 256, 192) and PAPER == Preprocessing(clahe=True)
+    assert Preprocessing.from_dict(PAPER.to_dict()) == PAPER and Preprocessing.from_dict(None) == DEFAULT
+    # the record written before windows and CLAHE were recorded reads as today's default
+    assert Preprocessing.from_dict({"normalisation": "percentile", "low": 0.1, "high": 99.9, "per_channel": True}) == DEFAULT
     rng = np.random.default_rng(1)
-    image = Image(rng.gamma(2, 50, (64, 64, 2)).astype(np.float32), ChannelSpec(1, 0), "x.tif")
-    out = preprocess(image)
-    assert out.channels == image.channels and out.name == "x.tif"
-    assert out.pixels.dtype == np.float32 and 0 <= out.pixels.min() and out.pixels.max() <= 1
+    pixels = rng.gamma(2, 50, (64, 64, 2)).astype(np.float32)
+    np.testing.assert_array_equal(DEFAULT.apply(pixels), percentile_normalize(pixels))
+    np.testing.assert_array_equal(PAPER.apply(pixels), clahe(percentile_normalize(pixels)))
+    np.testing.assert_array_equal(Preprocessing(low=2, high=98).apply(pixels), percentile_normalize(pixels, 2, 98))
+    for bad, words in (({"low": "0.1"}, "low must be a number"), ({"low": 50, "high": 10}, "low < high"),
+                       ({"clahe": "yes"}, "clahe must be true or false"), ({"window": 0}, "window must be"),
+                       ({"window": 64, "step": 128}, "larger than the window"), ({"gamma": 2}, "unknown field"),
+                       ({"normalisation": "zscore"}, "only per-channel percentile")):
+        with pytest.raises(SegGalError, match=words):
+            Preprocessing.from_dict(bad)

@@ -91,7 +91,7 @@ def test_declared_methods_are_allowed_and_unknown_ones_are_not(tmp_path):
 
 
 @pytest.mark.parametrize("edit, where, message", [
-    (lambda t: t.replace("Breast", "Kidney", 1), "column 'test_set'", "not All or a TissueNet tissue"),
+    (lambda t: t.replace("Breast", "Kidney", 1), "column 'test_set'", "is not 'All' or a TissueNet tissue"),
     (lambda t: t.replace(",4,", ",4.5,", 1), "column 'n_images'", "not a whole number"),
     (lambda t: t.replace("0.31", "1.31", 1), "column 'mAP'", "outside"),
     (lambda t: t.replace("tissuenet-nuclei-dual", "nuclei-both", 1), "column 'task'", "unknown task"),

@@ -152,15 +152,27 @@ class Recorder(Segmenter):
         return Prediction(np.zeros(image.shape, np.int32), np.zeros(0, np.float32))
 
 
-def test_prepare_runs_on_every_window():
-    from seggal.preprocess import preprocess
+def test_each_window_is_normalised_and_cut_as_the_segmenters_preprocessing_says():
+    from seggal.backends.base import network_input
+    from seggal.preprocess import Preprocessing
+    from seggal.tiling import segment_image
+
+    class Inputs(Recorder):
+        def predict(self, image):
+            self.ranges.append(image.shape)
+            x = network_input(image, self.preprocessing)
+            assert 0 <= x.min() and x.max() <= 1  # each window normalised, as the paper did each crop
+            return Prediction(np.zeros(image.shape, np.int32), np.zeros(0, np.float32))
 
     rng = np.random.default_rng(0)
     image = Image(rng.gamma(2.0, 300.0, (300, 400, 2)).astype(np.float32))
-    recorder = Recorder()
-    pred = segment_tiled(recorder, image, prepare=preprocess)
-    assert len(recorder.ranges) == len(sliding_windows(300, 400))
-    assert all(0 <= lo and hi <= 1 for lo, hi in recorder.ranges)  # each crop normalised, as the paper did
+    paper = Inputs()
+    segment_image(paper, image)
+    assert len(paper.ranges) == len(sliding_windows(300, 400)) and max(paper.ranges) == (256, 256)
+    small = Inputs()
+    small.preprocessing = Preprocessing(window=128, step=64)
+    pred = segment_image(small, image)
+    assert len(small.ranges) == len(sliding_windows(300, 400, 128, 64)) and max(small.ranges) == (128, 128)
     assert pred.labels.max() == 0 and pred.scores.shape == (0,)
 
 

@@ -22,7 +22,7 @@ from seggal.examples import EXAMPLES, load_example
 from seggal.image import ChannelSpec
 from seggal.upload import (
     ERROR_CLASSES, HIGHLIGHT_COLOUR, OUTLINE_COLOUR, decode, default_mapping, downloads, downsample, error_rgb,
-    fitting_task, make_image, n_planes, overlay, preview_rgb, read_ground_truth, to_pixels,
+    fitting_task, load_plane, make_image, n_planes, overlay, preview_rgb, read_ground_truth, to_pixels,
 )
 
 
@@ -126,6 +126,71 @@ def test_compressed_stack_of_many_small_planes_is_refused_from_its_header(monkey
     with pytest.raises(SegGalError, match="single plane"):
         decode(data, "stack.tif")
     assert n_planes(decode(tiff_bytes(np.ones((3, 20, 20), np.uint8)), "ok.tif")) == 1  # 3 channels
+
+
+def header_only_tiff(arr: np.ndarray, **kwargs) -> bytes:
+    """A TIFF whose header describes ``arr`` but whose pixel data is cut off: decoding it would fail, so a
+    refusal that names the dtype or size proves the header alone was read."""
+    data = tiff_bytes(arr, **kwargs)
+    with tifffile.TiffFile(io.BytesIO(data)) as tif:
+        first = min(tif.pages[0].dataoffsets)
+    return data[:first]
+
+
+def many_pages(n: int) -> bytes:
+    """A TIFF of ``n`` tiny pages, each its own series (the layout that makes tifffile's series slow)."""
+    buffer = io.BytesIO()
+    with tifffile.TiffWriter(buffer) as tif:
+        for i in range(n):
+            tif.write(ramp((4, 4), np.uint8) + i % 2)
+    return buffer.getvalue()
+
+
+def test_a_tiff_of_too_many_pages_is_refused_before_its_series_are_built(monkeypatch):
+    monkeypatch.setattr(seggal_io, "MAX_PAGES", 40)
+    with pytest.raises(SegGalError, match="more than 40 pages") as info:
+        decode(many_pages(41), "pages.tif")
+    assert "pages.tif" in str(info.value) and "SEGGAL_MAX_PAGES" in str(info.value)
+    assert decode(many_pages(40), "ok.tif").shape == (4, 4)  # at the limit: read as before
+
+
+def test_complex_pixels_are_refused_from_the_header_before_decoding():
+    with pytest.raises(SegGalError, match="unsupported pixel type complex128") as info:
+        decode(header_only_tiff(np.ones((64, 64), np.complex128)), "complex.tif")
+    assert "complex.tif" in str(info.value) and "nothing was decoded" in str(info.value)
+
+
+def test_a_file_whose_decoded_size_exceeds_the_byte_cap_is_refused_without_decoding(monkeypatch):
+    monkeypatch.setattr(seggal_io, "MAX_BYTES", 64 * 64 * 3 * 4)  # float32 fits, float64 does not
+    with pytest.raises(SegGalError, match="SEGGAL_MAX_BYTES") as info:
+        decode(header_only_tiff(np.ones((64, 64, 3), np.float64), photometric="rgb"), "f64.tif")
+    assert f"{64 * 64 * 3 * 8:,} bytes" in str(info.value) and "nothing was decoded" in str(info.value)
+    pixels = to_pixels(decode(tiff_bytes(ramp((64, 64, 3), np.float32), photometric="rgb"), "f32.tif"), "f32.tif")
+    assert pixels.shape == (64, 64, 3)
+
+
+def test_an_npy_header_is_checked_before_its_data_is_read(monkeypatch):
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {"descr": "<c16", "fortran_order": False, "shape": (64, 64)})
+    with pytest.raises(SegGalError, match="unsupported pixel type complex128"):
+        seggal_io.read_array(buffer.getvalue(), "complex.npy")  # no data behind the header: never read
+    monkeypatch.setattr(seggal_io, "MAX_BYTES", 1000)
+    with pytest.raises(SegGalError, match="SEGGAL_MAX_BYTES"):
+        seggal_io.read_array(np_bytes(np.ones((20, 20), np.float32)), "big.npy")
+    np.testing.assert_array_equal(seggal_io.read_array(np_bytes(ramp((10, 20))), "ok.npy"), ramp((10, 20)))
+
+
+def np_bytes(arr: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, arr)
+    return buffer.getvalue()
+
+
+def test_load_plane_keeps_only_the_chosen_float32_plane():
+    stack = ramp((5, 16, 18))
+    pixels, planes = load_plane(tiff_bytes(stack), "z.tif", plane=3)
+    assert planes == 5 and pixels.dtype == np.float32 and pixels.shape == (16, 18, 1)
+    np.testing.assert_array_equal(pixels[:, :, 0], stack[3])
 
 
 def test_stack_is_counted_and_one_plane_chosen():

@@ -12,7 +12,7 @@ import pytest
 from seggal.backends import build
 from seggal.data.synthetic import synthetic_tissue
 from seggal.errors import SegGalError
-from seggal.hub import read_config
+from seggal.checkpoint import read_config
 from seggal.image import ChannelSpec, Image
 from seggal.zoo.convert import convert, sha256_of
 
@@ -30,6 +30,12 @@ def _published(method: str, task: str, training_set: str) -> float:
                 if (r["method_id"], r["task"], r["training_set"]) == (method, task, training_set)]
     assert len(rows) == 1
     return float(rows[0]["accuracy"])
+
+
+def _paper_record(folder) -> dict:
+    """How the paper's test script fed the model, as the converted checkpoint records it."""
+    read_config(folder)
+    return json.loads((folder / "provenance.json").read_text())["paper_preprocessing"]
 
 
 class Evil:
@@ -78,9 +84,10 @@ def test_cellpose2_file_predicts_as_cellpose_itself(tmp_path, dual_image):
     torch.save(_cellpose2_state(2), original)
     folder = convert(original, method="cellpose", task="tissuenet-nuclei-dual", training_set="All",
                      out=tmp_path / "converted", source_url="https://drive.google.com/file/d/x/view")
-    config = read_config(folder)
-    assert config["preprocessing"]["diameter"] == 23.0 and config["preprocessing"]["normalisation"]["high"] == 99.0
+    read_config(folder)
     provenance = json.loads((folder / "provenance.json").read_text())
+    record = provenance["paper_preprocessing"]
+    assert record["diameter"] == 23.0 and record["normalisation"]["high"] == 99.0
     assert provenance["sha256"] == sha256_of(original)
     assert provenance["published"]["accuracy"] == _published("cellpose", "tissuenet-nuclei-dual", "All")
     card = (folder / "README.md").read_text()
@@ -155,7 +162,7 @@ def mask_rcnn():
     pytest.importorskip("mmcv.ops")
     from seggal.backends.mmdet import build as build_mmdet
 
-    return build_mmdet("mask-rcnn", None, "cpu", in_channels=2)
+    return build_mmdet("mask-rcnn", None, "cpu", arch={"in_channels": 2})
 
 
 def test_mmdet2_checkpoint_predicts_as_mmdetection_itself(mask_rcnn, tmp_path, dual_image):
@@ -172,7 +179,7 @@ def test_mmdet2_checkpoint_predicts_as_mmdetection_itself(mask_rcnn, tmp_path, d
     original = _mmdet2_container(tmp_path, model_cfg, mask_rcnn.model.state_dict())
     folder = convert(original, method="mask-rcnn", task="tissuenet-nuclei-dual", training_set="All",
                      out=tmp_path / "converted")
-    record = read_config(folder)["preprocessing"]
+    record = _paper_record(folder)
     assert record["normalisation"]["mean"] == TISSUENET_NORM["mean"] and record["channel_order"] == ["nuclear", "membrane"]
     ours = build("mask-rcnn", folder, device="cpu").predict(dual_image)
 
@@ -186,7 +193,7 @@ def test_mmdet2_checkpoint_predicts_as_mmdetection_itself(mask_rcnn, tmp_path, d
     with torch.no_grad():
         found = direct.test_step({"inputs": [torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)))],
                                   "data_samples": [_data_sample(*pixels.shape[:2])]})[0].pred_instances
-    expected = paint(found.masks.numpy().astype(bool).reshape(-1, *pixels.shape[:2]), found.scores.numpy())
+    expected = paint(found.masks.numpy().astype(bool).reshape(-1, *pixels.shape[:2]), found.scores.numpy(), pixels.shape[:2])
     assert ours.labels.max() > 0
     np.testing.assert_array_equal(ours.labels, expected.labels)
     np.testing.assert_array_equal(ours.scores, expected.scores)
@@ -272,7 +279,7 @@ def test_stardist_folder_predicts_as_stardist_itself(tmp_path, dual_image):
     folder = convert(source, method="stardist", task="tissuenet-nuclei-dual", training_set="All", out=tmp_path / "sd")
     from stardist.models import StarDist2D  # after the backend imported TensorFlow its way (Triton first)
 
-    record = read_config(folder)["preprocessing"]
+    record = _paper_record(folder)
     assert record["normalisation"]["high"] == 99.8 and record["normalisation"]["low"] == 0.0
     ours = build("stardist", folder).predict(dual_image)
     shutil.copytree(source, tmp_path / "models" / "model")
@@ -329,7 +336,7 @@ def test_sam_checkpoint_predicts_as_segment_anything_itself(tmp_path, dual_image
     original = tmp_path / "sam_vit_b_01ec64.pth"
     torch.save(random_init("vit_b", seed=0).sam.state_dict(), original)  # the official files' format
     folder = convert(original, method="sam", task="tissuenet-nuclei-dual", training_set="All", out=tmp_path / "sam")
-    record = read_config(folder)["preprocessing"]
+    record = _paper_record(folder)
     assert record["channel_order"] == ["membrane", "nuclear", "zeros"] and record["generator"]["points_per_side"] == 32
     ours = build("sam", folder, device="cpu")
     direct = sam_model_registry["vit_b"](checkpoint=str(original)).eval()

@@ -7,8 +7,7 @@ can tune its decision thresholds (``calibrate``: StarDist's ``optimize_threshold
 synthetic validation split. Then the trained model and the classical baseline are both scored on the real
 annotated nuclei image that an installed package ships (the 2018 Data Science Bowl image of the
 ``stardist`` package, :func:`seggal.examples.load_example` ``"dsb2018-nuclei"``) with
-:func:`seggal.metrics.evaluate`, through the same tiled :func:`seggal.tiling.segment_image` the Segment
-page uses. The checkpoint is copied to :data:`seggal.hub.EMBEDDED_DEFAULT` only when it scores higher than
+:func:`seggal.evaluation.evaluate_segmenter`, through the same tiled inference the Segment page uses. The checkpoint is copied to :data:`seggal.gallery.EMBEDDED_DEFAULT` only when it scores higher than
 the baseline **and** its folder is at most ``--max-mb``; either way the report (both scores) is printed as
 JSON and kept as ``comparison.json`` in the run folder (and in the shipped model).
 
@@ -24,27 +23,24 @@ import sys
 import tempfile
 from pathlib import Path
 
-from seggal import hub
-from seggal.metrics import METRICS
+from seggal import checkpoint, gallery
+from training.train import TrainConfig, json_object_arg, train
 
 #: The shipped model: StarDist's U-Net at a quarter of its default width (16 base filters, ~0.37 M
 #: parameters, ~1.5 MB of float32 weights).
 DEFAULT_ARCH = {"unet_n_filter_base": 16}
-REAL_IMAGE = "dsb2018-nuclei (stardist/data/images/img2d.tif + stardist/data/masks/mask2d.tif)"
+REAL_IMAGE = "dsb2018-nuclei (stardist/data/images/img2d.tif + stardist/data/images/mask2d.tif)"
 
 
 def score_on_real_nuclei(segmenter) -> dict:
     """mAP … accuracy of ``segmenter`` on the DSB2018 image shipped with stardist."""
-    from seggal.tiling import segment_image
+    from seggal.evaluation import evaluate_segmenter, overall
     from seggal.examples import load_example
-    from seggal.image import ChannelSpec, Image
-    from seggal.metrics import evaluate
+    from seggal.image import ChannelSpec, Image, Sample
 
     example = load_example("dsb2018-nuclei")
     image = Image(example.pixels, ChannelSpec(example.nuclear, example.membrane), example.key)
-    prediction = segment_image(segmenter, image)
-    result = evaluate(example.ground_truth, prediction.labels, scores=prediction.scores)
-    return {k: float(result[k]) for k in METRICS}
+    return overall(evaluate_segmenter(segmenter, [Sample(image, example.ground_truth)]))
 
 
 def folder_mb(folder: Path) -> float:
@@ -57,8 +53,8 @@ def calibrated(best: Path, data: str, task: str, device: str | None) -> tuple[Pa
     (``best-calibrated``), and the thresholds; ``best`` itself when the backend cannot calibrate."""
     from seggal.data.tasks import load_task
 
-    segmenter, _ = hub.load_checkpoint(best, device=device)
-    if not hasattr(segmenter, "calibrate"):
+    segmenter, _ = gallery.load_checkpoint(best, device=device)
+    if not segmenter.calibratable:
         return best, None
     thresholds = segmenter.calibrate(load_task(data, task, split="val"))
     out = best.parent / "best-calibrated"
@@ -66,7 +62,7 @@ def calibrated(best: Path, data: str, task: str, device: str | None) -> tuple[Pa
         staged = Path(staging) / "model"
         shutil.copytree(best, staged)
         segmenter.save(staged)  # new backend.json (thresholds); same weights
-        hub.replace_dir(staged, out)
+        checkpoint.replace_dir(staged, out)
     return out, thresholds
 
 
@@ -85,10 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.default_model", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, default=Path("runs/default-model"), help="training run folder")
     p.add_argument("--method", default="stardist")
-    p.add_argument("--arch", default=json.dumps(DEFAULT_ARCH), help="architecture options (JSON object)")
+    p.add_argument("--arch", type=json_object_arg, default=DEFAULT_ARCH, help="architecture options (JSON object)")
     p.add_argument("--data", default="synthetic-nuclei", help="training source (default: generated nuclei)")
     p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--max-iters", type=int, default=40, help="optimiser steps per epoch")
+    p.add_argument("--steps-per-epoch", type=int, default=40, help="cap on the optimiser steps of each epoch")
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--lr", type=float, default=2e-3,
                    help="learning rate (default 2e-3: the paper's 3e-4 is for 100 epochs of full TissueNet)")
@@ -99,22 +95,18 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     from seggal.backends import build
-    from training import train
 
     task = "nuclei-nuclear"
-    run = train.train(train.parse_args([
-        "--method", args.method, "--data", args.data, "--task", task, "--train-set", "All",
-        "--out", str(args.out), "--epochs", str(args.epochs), "--max-iters", str(args.max_iters),
-        "--batch-size", str(args.batch_size), "--lr", str(args.lr), "--arch", args.arch,
-        *(["--device", args.device] if args.device else []), *(["--resume"] if args.resume else []),
-    ]))
+    run = train(TrainConfig(method=args.method, data=args.data, task=task, out=args.out, epochs=args.epochs,
+                            steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size, lr=args.lr,
+                            device=args.device, arch=args.arch, resume=args.resume))
     model, thresholds = calibrated(run.best, args.data, task, args.device)
-    trained, _ = hub.load_checkpoint(model, device=args.device)
+    trained, _ = gallery.load_checkpoint(model, device=args.device)
     report = {
         "image": REAL_IMAGE,
-        "trained": {"method": args.method, "arch": json.loads(args.arch), "data": args.data,
+        "trained": {"method": args.method, "arch": args.arch, "data": args.data,
                     "best_epoch": run.state["best_epoch"], "epochs": args.epochs,
-                    "steps_per_epoch": args.max_iters, "batch_size": args.batch_size, "learning_rate": args.lr,
+                    "steps_per_epoch": args.steps_per_epoch, "batch_size": args.batch_size, "learning_rate": args.lr,
                     "train_seconds": round(run.state["train_seconds"], 1), "thresholds": thresholds,
                     "synthetic_validation": run.state["history"][run.state["best_epoch"] - 1]["validation"]},
         "model": score_on_real_nuclei(trained),
@@ -127,12 +119,12 @@ def main(argv: list[str] | None = None) -> int:
     text = json.dumps(report, indent=2) + "\n"
     (args.out / "comparison.json").write_text(text, encoding="utf-8")
     if report["shipped"]:
-        hub.EMBEDDED_DEFAULT.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=hub.EMBEDDED_DEFAULT.parent) as staging:
+        gallery.EMBEDDED_DEFAULT.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=gallery.EMBEDDED_DEFAULT.parent) as staging:
             staged = Path(staging) / "default"
             shutil.copytree(model, staged)
             (staged / "comparison.json").write_text(text, encoding="utf-8")
-            hub.replace_dir(staged, hub.EMBEDDED_DEFAULT)
+            checkpoint.replace_dir(staged, gallery.EMBEDDED_DEFAULT)
     print(text, end="")
     return 0
 

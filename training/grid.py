@@ -7,7 +7,7 @@ Each job trains into ``<out>/<repo name>/`` (``best/`` + ``last/``, see :mod:`tr
 ``--slurm FILE`` writes a SLURM array script with one array task per job.
 
 After the local run (or with ``--report`` alone) the finished jobs' running times are written as
-``timings.csv`` — with the paper's standardised running time T_s (:func:`standardised_hours`) — and,
+``timings.csv`` — with the paper's standardised running time T_s (:func:`seggal.ranking.standardised_hours`) — and,
 with ``--evaluate``, their test scores per tissue as ``per_tissue.csv``, into a run folder
 (:func:`seggal.runs.write_run`) that the Benchmarks page reads.
 """
@@ -24,10 +24,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from seggal import hub
+from seggal import checkpoint, gallery, hub
 from seggal.errors import SegGalError
 from seggal.methods import availability, get_method
-from seggal.metrics import METRICS
 from seggal.provenance import PROJECT_ROOT, git_commit, hardware
 
 
@@ -61,29 +60,10 @@ def jobs(scores: pd.DataFrame | None = None, methods=None, tasks=None, training_
     ]
 
 
-def standardised_hours(hours: float, batch_size: int, *, epochs: int | None = None,
-                       iterations: int | None = None, n_images: int | None = None) -> float:
-    """The paper's standardised running time T_s (Methods, "Scalability"), in the unit of ``hours``.
-
-    Epoch-based training: T_s = T × B/8 × 50/E. Iteration-based: T_s = T × B/8 × 50·N/(I·B), with B the
-    batch size, E the epochs, I the iterations and N the number of training images — the formulas exactly
-    as the paper writes them (the iteration form is the epoch form with E = I·B/N epochs).
-    """
-    if hours < 0 or batch_size <= 0:
-        raise SegGalError(f"standardised time: need hours >= 0 and batch size > 0, got {hours}, {batch_size}")
-    if epochs is not None:
-        if epochs <= 0:
-            raise SegGalError(f"standardised time: epochs must be > 0, got {epochs}")
-        return hours * batch_size / 8 * 50 / epochs
-    if iterations is None or n_images is None or iterations <= 0 or n_images <= 0:
-        raise SegGalError("standardised time: give epochs, or iterations and the number of training images (> 0)")
-    return hours * batch_size / 8 * 50 * n_images / (iterations * batch_size)
-
-
 def job_state(job: Job, out_root: Path) -> str:
     """``done`` (best/ is a complete checkpoint), ``todo``, ``untrained`` (used as published),
     ``blocked: …`` or ``unavailable: …`` (cannot run in this installation)."""
-    if hub.is_complete(out_root / job.name / "best"):
+    if checkpoint.is_complete(out_root / job.name / "best"):
         return "done"
     method = get_method(job.method)
     if method.paper.epochs is None and method.paper.iterations is None:
@@ -94,12 +74,24 @@ def job_state(job: Job, out_root: Path) -> str:
     return "todo"
 
 
-def train_command(job: Job, data: str, out_root: Path, options: list[str] = (), gpus: int = 1) -> list[str]:
-    """The command line that trains ``job`` (``torchrun`` for several GPUs and a torch backend)."""
-    from training.train import TORCH_BACKENDS
+def trains_with_torch(method_id: str) -> bool:
+    """Whether ``method_id``'s backend trains with torch (its segmenter class declares
+    ``Segmenter.uses_torch``), read from the backend module without building a segmenter (the module is
+    cheap to import; its package is imported only when a segmenter is built)."""
+    import importlib
+    import inspect
 
+    from seggal.backends.base import Segmenter
+
+    module = importlib.import_module(f"seggal.backends.{get_method(method_id).backend}")
+    return any(cls.uses_torch for _, cls in inspect.getmembers(module, inspect.isclass)
+               if issubclass(cls, Segmenter) and cls.__module__ == module.__name__)
+
+
+def train_command(job: Job, data: str, out_root: Path, options: list[str] = (), gpus: int = 1) -> list[str]:
+    """The command line that trains ``job`` (``torchrun`` for several GPUs and a backend training with torch)."""
     launcher = [sys.executable, "-m"]
-    if gpus > 1 and get_method(job.method).backend in TORCH_BACKENDS:
+    if gpus > 1 and trains_with_torch(job.method):
         launcher = ["torchrun", f"--nproc_per_node={gpus}", "-m"]
     return [*launcher, "training.train", "--method", job.method, "--task", job.task, "--train-set",
             job.training_set, "--data", data, "--out", str(out_root / job.name), "--resume", *options]
@@ -133,9 +125,9 @@ def timings(job_list: list[Job], out_root: Path) -> pd.DataFrame:
     rows = []
     for job in job_list:
         folder = out_root / job.name / "best"
-        if not hub.is_complete(folder):
+        if not checkpoint.is_complete(folder):
             continue
-        t = hub.read_config(folder).get("training", {})
+        t = checkpoint.read_config(folder).get("training", {})
         rows.append({"method_id": job.method, "task": job.task, "training_set": job.training_set,
                      "hours": t.get("hours"), "standardised_hours": t.get("standardised_hours"),
                      "batch_size": t.get("batch_size"), "epochs": t.get("epochs"),
@@ -145,28 +137,21 @@ def timings(job_list: list[Job], out_root: Path) -> pd.DataFrame:
 
 
 def per_tissue(job_list: list[Job], out_root: Path, data: str, device: str | None = None) -> pd.DataFrame:
-    """per_tissue.csv rows: each finished job's best checkpoint scored on the test split, whole and per tissue."""
+    """per_tissue.csv rows: each finished job's best checkpoint scored on the test split, whole and per tissue
+    (:func:`seggal.evaluation.evaluate_segmenter`: the tiled inference users run)."""
     from seggal.data.tasks import load_task
-    from seggal.metrics import evaluate
+    from seggal.evaluation import evaluate_segmenter
 
-    rows = []
+    tables = []
     for job in job_list:
         folder = out_root / job.name / "best"
-        if not hub.is_complete(folder):
+        if not checkpoint.is_complete(folder):
             continue
-        segmenter, _ = hub.load_checkpoint(folder, device=device)
+        segmenter, _ = gallery.load_checkpoint(folder, device=device)
         view = load_task(data, job.task, split="test", training_set="All")
-        preds = [segmenter.predict(s.image) for s in view]
-        groups = {"All": list(range(len(view)))}
-        for i, tissue in enumerate(view.tissues):
-            groups.setdefault(tissue, []).append(i)
-        for test_set, index in groups.items():
-            scores = evaluate([view[i].labels for i in index], [preds[i].labels for i in index],
-                              scores=[preds[i].scores for i in index])
-            rows.append({"method_id": job.method, "task": job.task, "training_set": job.training_set,
-                         "test_set": test_set, "n_images": len(index),
-                         **{k: scores[k] for k in METRICS}})
-    return pd.DataFrame(rows)
+        table = evaluate_segmenter(segmenter, view, groups=view.tissues)
+        tables.append(table.assign(method_id=job.method, task=job.task, training_set=job.training_set))
+    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
 
 
 def write_report(folder: Path, job_list: list[Job], out_root: Path, data: str, evaluate: bool,
@@ -201,9 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--evaluate", action="store_true", help="with --report: score finished jobs on the test split")
     p.add_argument("--device", help="device for --evaluate")
     p.add_argument("train_options", nargs=argparse.REMAINDER,
-                   help="after '--': passed to training.train (e.g. -- --epochs 1 --max-iters 2)")
+                   help="after '--': passed to training.train (e.g. -- --max-iters 2 --max-val-images 2)")
     args = p.parse_args(argv)
-    out_root = args.out or hub.checkpoints_dir()
+    out_root = args.out or gallery.checkpoints_dir()
     options = [o for o in args.train_options if o != "--"]
     try:
         job_list = jobs(methods=args.method, tasks=args.task, training_sets=args.train_set)

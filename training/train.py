@@ -3,38 +3,49 @@
 ::
 
     python -m training.train --method cellpose --data synthetic --task nuclei-dual --train-set All \\
-        --out runs/cellpose-nd [--epochs N] [--max-iters N] [--batch-size B] [--lr LR] [--device D] \\
-        [--arch JSON] [--resume] [--push ORG/NAME [--tag v1]]
+        --out runs/cellpose-nd [--epochs N] [--max-iters N] [--steps-per-epoch N] [--max-val-images N] \\
+        [--batch-size B] [--lr LR] [--device D] [--arch JSON] [--resume] [--push ORG/NAME [--tag v1]]
+
+A library first: :class:`TrainConfig` describes a run and :func:`train` runs it (``training.default_model``
+builds a config and calls it); the command line only builds the config (:func:`parse_config`).
 
 Defaults are the paper's settings of the method (:attr:`seggal.methods.Method.paper`: epochs — or
-iterations, converted to epochs as E = I·B/N — batch size, learning rate); ``--epochs`` and
-``--max-iters`` (a cap on optimiser steps per epoch) scale a run down for a CPU smoke test.
+iterations, converted to epochs as E = I·B/N — batch size, learning rate). To scale a run down:
+``--max-iters N`` caps the run's *total* optimiser steps (the run ends after N steps, as MMDetection's
+iteration loop counts them, so ``--max-iters 10`` alone is a 10-step run), ``--epochs`` sets the epochs,
+``--steps-per-epoch`` caps the steps of each epoch, and ``--max-val-images`` bounds the validation
+(evenly spaced images of the validation split).
 
-Every epoch the model is scored on the validation split with :func:`seggal.metrics.evaluate`; ``<out>/last``
-holds the latest epoch (plus ``training_state.json``: epochs done, best score, history, seed, training
-seconds), ``<out>/best`` the best one by validation accuracy (the mean of mAP, AP50, AP75, AR50, AR75).
-Both are complete checkpoint folders (:mod:`seggal.hub`), written atomically, so a run killed at any
-moment restarts with ``--resume`` from the last finished epoch. The untrained network is initialised
-from ``--seed``, and epoch ``e`` draws its randomness from seed ``seed + e`` (``FitSettings.seed`` and
-the global numpy / torch generators), so a resumed run replays exactly the epochs it missed. Before the first epoch the segmenter builds its training state
-(``Segmenter.prepare_training``: optimiser, schedules); where it keeps a ``torch.optim.Optimizer`` as
-``segmenter.optimizer``, that optimiser's state is saved as ``training_state_optimizer.safetensors``
-(tensors + JSON metadata, no pickle) and restored on ``--resume``; the backend's own epoch and step
+Every epoch the model is scored on the validation split through the tiled inference users run
+(:func:`seggal.evaluation.evaluate_segmenter`); ``<out>/last`` holds the latest epoch (plus
+``training_state.json``: epochs done, best score, history, seed, training seconds, and the SHA-256 of
+every file the backend and the optimiser wrote), ``<out>/best`` the best one by validation accuracy (the
+mean of mAP, AP50, AP75, AR50, AR75). Both are complete checkpoint folders (:mod:`seggal.checkpoint`), written
+atomically, so a run killed at any moment restarts with ``--resume`` from the last finished epoch.
+``--resume`` first verifies ``last/`` (:func:`resume_state`: its config, a well-formed training state
+that fits ``--epochs``, the recorded SHA-256 of the weights and optimiser state) and stops with exit 2 and
+a pointer to ``best/`` when anything is wrong. The untrained network is initialised from ``--seed``,
+and epoch ``e`` draws its randomness from seed ``seed + e`` (``FitSettings.seed`` and the global numpy /
+torch generators), so a resumed run replays exactly the epochs it missed. Before the first epoch the
+segmenter builds its training state (``Segmenter.prepare_training``: optimiser, schedules); where it
+keeps a torch optimiser (:func:`seggal.backends.optimizer.optimizer_of`), that optimiser's state is
+saved as ``training_state_optimizer.safetensors`` (tensors + JSON metadata, no pickle) and restored on
+``--resume``, its tensors' shapes checked against the parameters; the backend's own epoch and step
 counters travel in its ``backend.json``. A run resumed after epoch ``e`` therefore ends with the same
 weights and optimiser state, bit for bit, as the run that was never stopped (on the CPU; CUDA kernels
 with atomic adds are not bit-reproducible).
 
 Data-parallel: ``torchrun --nproc_per_node W -m training.train …`` (``WORLD_SIZE`` > 1) initialises a
-process group (gloo on CPU, nccl on CUDA with one GPU per rank, ``cuda:LOCAL_RANK``) for the torch
-backends, which train through a ``DistributedDataParallel`` wrapper
-(:func:`seggal.backends.base.data_parallel`): every optimiser step averages the gradients over the
+process group (gloo on CPU, nccl on CUDA with one GPU per rank, ``cuda:LOCAL_RANK``) for the backends
+that train with torch (``Segmenter.uses_torch``), which train through a ``DistributedDataParallel``
+wrapper (:func:`seggal.backends.base.data_parallel`): every optimiser step averages the gradients over the
 ranks (all-reduce), so the ranks take identical steps. ``--batch-size`` is the global batch B (the
 paper's): each rank takes ceil(B / W) images per step from its shard of the training images (every W-th
 image, padded by wrapping round as torch's ``DistributedSampler`` does, so all ranks take the same number
-of steps), and T_s (``standardised_hours``) uses B with the wall-clock hours. After every epoch the ranks
-compare a SHA-1 of their parameters (:func:`parameters_digest`) and stop with "ranks diverged" when they
-differ; the digest is recorded in the epoch's history entry. Only rank 0 validates and writes
-checkpoints.
+of steps), and T_s (:func:`seggal.ranking.standardised_hours`) uses B with the wall-clock hours. After
+every epoch the ranks compare a SHA-1 of their parameters (:func:`parameters_digest`) and stop with
+"ranks diverged" when they differ; the digest is recorded in the epoch's history entry. Only rank 0
+validates and writes checkpoints.
 """
 
 from __future__ import annotations
@@ -46,24 +57,66 @@ import math
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Sequence
 
-from seggal import hub
+from seggal import checkpoint, hub
+from seggal.checkpoint import WEIGHTS_FILE
+from seggal.backends.optimizer import load_optimizer, optimizer_bytes, optimizer_of
 from seggal.errors import SegGalError
+from seggal.evaluation import evaluate_segmenter, overall
 from seggal.methods import Method, get_method
-from seggal.metrics import METRICS
 from seggal.provenance import hardware
-from seggal.tasks import get_task
+from seggal.ranking import standardised_hours
+from seggal.tasks import check_training_set, get_task
 
 STATE_FILE = "training_state.json"
 OPTIMIZER_FILE = "training_state_optimizer.safetensors"
-#: Backends whose networks are torch modules (data-parallel with torchrun).
-TORCH_BACKENDS = ("cellpose", "mmdet", "sam")
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run (the command line's options; see the module docstring).
+
+    ``epochs`` / ``batch_size`` / ``lr`` default to the paper's settings of ``method``; ``max_iters`` caps
+    the total optimiser steps, ``steps_per_epoch`` the steps of each epoch, ``max_val_images`` the
+    validation images; ``arch`` holds architecture options of the untrained network (StarDist:
+    ``{"unet_n_filter_base": 16}``); ``push`` / ``tag`` push ``best/`` to the Hub when done.
+    """
+
+    method: str
+    data: str
+    task: str
+    out: Path
+    train_set: str = "All"
+    epochs: int | None = None
+    max_iters: int | None = None
+    steps_per_epoch: int | None = None
+    max_val_images: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    device: str | None = None
+    arch: dict | None = field(default=None, hash=False)
+    seed: int = 0
+    resume: bool = False
+    push: str | None = None
+    tag: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "out", Path(self.out))
+        for name in ("epochs", "max_iters", "steps_per_epoch", "max_val_images", "batch_size"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+                raise SegGalError(f"training: {name.replace('_', '-')} must be a whole number >= 1, got {value!r}")
+        if self.lr is not None and not self.lr > 0:
+            raise SegGalError(f"training: lr must be > 0, got {self.lr!r}")
+        if self.arch is not None and not isinstance(self.arch, dict):
+            raise SegGalError(f"training: arch must be a JSON object, got {self.arch!r}")
+
+
+def parse_config(argv: list[str] | None = None) -> TrainConfig:
+    """The command line → :class:`TrainConfig`."""
     p = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.split("\n\n")[0])
     p.add_argument("--method", required=True, help="registry id (cellpose, stardist, swin-s, …)")
     p.add_argument("--data", required=True, help="dataset root (TissueNet / LIVECell files) or 'synthetic'")
@@ -72,20 +125,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--train-set", default="All", help="'All' or one tissue / cell line")
     p.add_argument("--out", required=True, type=Path, help="run folder: best/ and last/ are written here")
     p.add_argument("--epochs", type=int, help="epochs (default: the paper's)")
-    p.add_argument("--max-iters", type=int, help="cap on optimiser steps per epoch (smoke tests)")
+    p.add_argument("--max-iters", type=int, help="cap on the run's total optimiser steps (ends the run early)")
+    p.add_argument("--steps-per-epoch", type=int, help="cap on the optimiser steps of each epoch")
+    p.add_argument("--max-val-images", type=int, help="validate on at most this many images (evenly spaced)")
     p.add_argument("--batch-size", type=int, help="batch size (default: the paper's)")
     p.add_argument("--lr", type=float, help="learning rate (default: the paper's, else the package's)")
     p.add_argument("--device", help="cpu, cuda, cuda:1 … (default: CUDA when available)")
-    p.add_argument("--arch", type=_json_object, help="architecture options of the untrained network as JSON, "
+    p.add_argument("--arch", type=json_object_arg, help="architecture options of the untrained network as JSON, "
                                                    "for backends that take them (StarDist: '{\"unet_n_filter_base\": 16}')")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue from <out>/last when it exists")
     p.add_argument("--push", metavar="REPO_ID", help="push best/ to this Hub repository when done")
     p.add_argument("--tag", help="with --push: tag the pushed commit (a release, e.g. v1)")
-    return p.parse_args(argv)
+    args = vars(p.parse_args(argv))
+    return TrainConfig(**{f.name: args[f.name] for f in fields(TrainConfig)})
 
 
-def _json_object(text: str) -> dict:
+def json_object_arg(text: str) -> dict:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -164,23 +220,28 @@ def parameters_digest(optimizer) -> str:
 class _Dist:
     """The torchrun process group (or a single process) and this rank's device."""
 
-    def __init__(self, backend: str, device: str) -> None:
+    def __init__(self, device: str) -> None:
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
         #: where this rank trains: ``cuda`` becomes ``cuda:LOCAL_RANK`` (one GPU per rank)
         self.device = device
-        if self.world > 1:
-            if backend not in TORCH_BACKENDS:
-                raise SegGalError(f"backend {backend!r} is not a torch backend: run it without torchrun")
+        if self.world > 1 and device.startswith("cuda"):
             import torch
-            import torch.distributed as dist
 
             if device == "cuda":
                 self.device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
-            if self.device.startswith("cuda"):
-                torch.cuda.set_device(self.device)
-            if not dist.is_initialized():
-                dist.init_process_group("nccl" if self.device.startswith("cuda") else "gloo")
+            torch.cuda.set_device(self.device)
+
+    def start(self, uses_torch: bool, what: str) -> None:
+        """Join the process group (several ranks only); SegGalError when ``what`` does not train with torch."""
+        if self.world == 1:
+            return
+        if not uses_torch:
+            raise SegGalError(f"{what} does not train with torch: run it without torchrun")
+        import torch.distributed as dist
+
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if self.device.startswith("cuda") else "gloo")
 
     @property
     def main(self) -> bool:
@@ -213,78 +274,114 @@ class _Dist:
         if self.world > 1:
             import torch.distributed as dist
 
-            dist.destroy_process_group()
+            if dist.is_initialized():
+                dist.destroy_process_group()
 
 
-def _optimizer(segmenter):
+def sha256(path: Path) -> str:
+    """SHA-256 (hex) of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class _WithTrainingState:
+    """``segmenter`` as :func:`seggal.checkpoint.write_checkpoint` sees it when it writes ``last/``: its ``save``
+    also writes the optimiser state (:data:`OPTIMIZER_FILE`) and then the training state
+    (:data:`STATE_FILE`) with the SHA-256 of every file written before it (``files``), all into the
+    staging folder, so the state and the files it vouches for are swapped in together."""
+
+    def __init__(self, segmenter, state: dict) -> None:
+        self._segmenter, self._state = segmenter, state
+
+    def __getattr__(self, name: str):
+        return getattr(self._segmenter, name)
+
+    def save(self, folder: str | Path) -> None:
+        folder = Path(folder)
+        self._segmenter.save(folder)
+        optimizer = optimizer_of(self._segmenter)
+        if optimizer is not None:
+            (folder / OPTIMIZER_FILE).write_bytes(optimizer_bytes(optimizer))
+        files = {p.relative_to(folder).as_posix(): sha256(p) for p in sorted(folder.rglob("*")) if p.is_file()}
+        (folder / STATE_FILE).write_text(json.dumps({**self._state, "files": files}, indent=2), encoding="utf-8")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def resume_error(last: Path, reason: str) -> SegGalError:
+    """Why ``last/`` cannot be resumed, with the way out: ``best/`` beside it."""
+    return SegGalError(f"{last}: cannot resume: {reason}. Fall back to {last.parent / 'best'} (the best epoch's "
+                       "checkpoint, written separately) or start again in a new --out")
+
+
+def resume_state(last: Path, config: TrainConfig, epochs: int) -> tuple[dict, list[str]]:
+    """The training state of ``last/``, checked before anything is loaded from it → (the state without its
+    ``files``, the names of the files whose SHA-256 matched).
+
+    Checks: ``config.json`` is a valid checkpoint config of this method, task and training set;
+    ``training_state.json`` is a JSON object of the shape :func:`train` writes (epoch, best score and
+    epoch, seed, seconds, one history entry per epoch, the files' SHA-256) with at most ``epochs``
+    epochs done; the weights are among the recorded files; every recorded file is present with its
+    recorded SHA-256. Any failure is a SegGalError pointing to ``best/`` (the best epoch's checkpoint,
+    written separately) as the model to fall back to.
+    """
+    def refuse(reason: str) -> SegGalError:
+        return resume_error(last, reason)
+
     try:
-        import torch
-    except ImportError:
-        return None
-    opt = getattr(segmenter, "optimizer", None)
-    return opt if isinstance(opt, torch.optim.Optimizer) else None
-
-
-def optimizer_bytes(optimizer) -> bytes:
-    """A torch optimiser's state as safetensors bytes: tensors flattened as ``<param index>.<key>``; the
-    class name, param groups and non-tensor values as JSON metadata (no pickle)."""
-    import torch
-    from safetensors.torch import save
-
-    state = optimizer.state_dict()
-    tensors, scalars = {}, {}
-    for index, values in state["state"].items():
-        for key, value in values.items():
-            name = f"{index}.{key}"
-            if isinstance(value, torch.Tensor):
-                tensors[name] = value.detach().cpu().contiguous()
-            else:
-                scalars[name] = value
-    return save(tensors, metadata={"class": type(optimizer).__name__, "scalars": json.dumps(scalars),
-                                   "param_groups": json.dumps(state["param_groups"])})
-
-
-def load_optimizer(optimizer, path: Path) -> None:
-    """Restore :func:`optimizer_bytes`' file into ``optimizer``; SegGalError when it holds another
-    optimiser class or parameter layout."""
-    from safetensors import safe_open
-
-    state: dict = {}
-    with safe_open(str(path), framework="pt") as handle:
-        meta = handle.metadata()
-        for name in handle.keys():
-            index, key = name.split(".", 1)
-            state.setdefault(int(index), {})[key] = handle.get_tensor(name)
-    for name, value in json.loads(meta["scalars"]).items():
-        index, key = name.split(".", 1)
-        state.setdefault(int(index), {})[key] = value
-    groups = [{k: tuple(v) if isinstance(v, list) and k != "params" else v for k, v in g.items()}
-              for g in json.loads(meta["param_groups"])]  # JSON turned tuples (Adam's betas) into lists
-    if meta["class"] != type(optimizer).__name__:
-        raise SegGalError(f"{path}: holds the state of a {meta['class']} optimiser, not {type(optimizer).__name__}")
+        saved = checkpoint.read_config(last)
+    except SegGalError as exc:
+        raise refuse(str(exc)) from None
+    want = {"method": get_method(config.method).id, "task": get_task(config.task).id, "training_set": config.train_set}
+    found = {key: saved.get(key) for key in want}
+    if found != want:
+        raise refuse(f"it holds a run of {found}, not {want}")
+    path = last / STATE_FILE
+    if not path.is_file():
+        raise refuse(f"{STATE_FILE} is missing")
     try:
-        optimizer.load_state_dict({"state": state, "param_groups": groups})
-    except ValueError as exc:  # torch: group count or group sizes differ
-        raise SegGalError(f"{path}: optimiser state does not fit this network's parameters ({exc})") from None
-
-
-def restore_optimizer(segmenter, path: Path) -> bool:
-    """Load the optimiser state saved in ``path`` into ``segmenter.optimizer`` (built by
-    ``segmenter.prepare_training``); False when the segmenter keeps no torch optimiser."""
-    optimizer = _optimizer(segmenter)
-    if optimizer is None:
-        return False
-    load_optimizer(optimizer, path)
-    return True
-
-
-def validate(segmenter, samples) -> dict[str, float]:
-    """Score ``segmenter`` on validation samples with :func:`seggal.metrics.evaluate`."""
-    from seggal.metrics import evaluate
-
-    preds = [segmenter.predict(s.image) for s in samples]
-    result = evaluate([s.labels for s in samples], [p.labels for p in preds], scores=[p.scores for p in preds])
-    return {k: float(result[k]) for k in METRICS}
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise refuse(f"{STATE_FILE} is not readable JSON ({exc})") from None
+    if not isinstance(state, dict):
+        raise refuse(f"{STATE_FILE} does not hold a JSON object")
+    kinds = {"epoch": _is_int, "best_epoch": _is_int, "seed": _is_int, "best_score": _is_number,
+             "train_seconds": _is_number, "history": lambda v: isinstance(v, list),
+             "files": lambda v: isinstance(v, dict)}
+    bad = [key for key, ok in kinds.items() if key not in state or not ok(state[key])]
+    if bad:
+        raise refuse(f"{STATE_FILE}: {', '.join(map(repr, bad))} missing or of the wrong type")
+    done = state["epoch"]
+    if not 1 <= done <= epochs:
+        raise refuse(f"{STATE_FILE} says {done} epoch(s) done, but this run has {epochs} (--epochs)")
+    if not 0 <= state["best_epoch"] <= done or state["train_seconds"] < 0:
+        raise refuse(f"{STATE_FILE}: best_epoch {state['best_epoch']} or train_seconds {state['train_seconds']} "
+                     "out of range")
+    history = state["history"]
+    if len(history) != done or not all(isinstance(h, dict) and h.get("epoch") == i and isinstance(h.get("validation"), dict)
+                                       for i, h in enumerate(history, start=1)):
+        raise refuse(f"{STATE_FILE}: the history does not hold one entry per epoch 1..{done}")
+    files = state.pop("files")
+    if WEIGHTS_FILE not in files:
+        raise refuse(f"{STATE_FILE} records no SHA-256 of {WEIGHTS_FILE}")
+    for name, digest in files.items():
+        target = (last / name).resolve()
+        if last.resolve() not in target.parents:
+            raise refuse(f"{STATE_FILE} names a file outside the folder: {name!r}")
+        if not target.is_file():
+            raise refuse(f"{name} is missing")
+        if sha256(target) != digest:
+            raise refuse(f"{name} is not the file that was saved (its SHA-256 differs: truncated or modified)")
+    return state, sorted(files)
 
 
 @dataclass
@@ -297,73 +394,105 @@ class TrainResult:
     state: dict
 
 
-def train(args: argparse.Namespace) -> TrainResult:
-    """Run the training described by ``args`` (see :func:`parse_args`)."""
+def validate(segmenter, samples) -> dict[str, float]:
+    """{metric: value} of ``segmenter`` on validation samples (:func:`seggal.evaluation.evaluate_segmenter`)."""
+    return overall(evaluate_segmenter(segmenter, samples))
+
+
+def _validation_samples(view, limit: int | None):
+    """``view``, or at most ``limit`` of its samples, evenly spaced (every k-th)."""
+    if limit is None or len(view) <= limit:
+        return view
+    return _Shard(view, 0, math.ceil(len(view) / limit))
+
+
+def train(config: TrainConfig) -> TrainResult:
+    """Run the training ``config`` describes (see the module docstring)."""
     import numpy as np
 
     from seggal.backends import build
     from seggal.backends.base import FitSettings, mean_over_ranks
     from seggal.data.tasks import load_task
 
-    method, task = get_method(args.method), get_task(args.task)
-    dist = _Dist(method.backend, _pick_device(args.device))
+    method, task = get_method(config.method), get_task(config.task)
+    check_training_set(task, config.train_set, "training")
+    dist = _Dist(_pick_device(config.device))
     device = dist.device
-    out: Path = args.out
+    out = config.out
     last, best = out / "last", out / "best"
-    hub.recover_dir(last)
-    hub.recover_dir(best)
-    resuming = args.resume and (last / STATE_FILE).is_file()
-    if (last / STATE_FILE).is_file() and not args.resume:
+    checkpoint.recover_dir(last)
+    checkpoint.recover_dir(best)
+    resuming = config.resume and last.exists()
+    if last.exists() and not config.resume:
         raise SegGalError(f"{last}: a run already exists here; pass --resume to continue it or choose another --out")
 
-    train_view = load_task(args.data, task.id, split="train", training_set=args.train_set)
-    val_view = load_task(args.data, task.id, split="val", training_set=args.train_set)
+    train_view = load_task(config.data, task.id, split="train", training_set=config.train_set)
+    val_view = load_task(config.data, task.id, split="val", training_set=config.train_set)
     if len(train_view) == 0 or len(val_view) == 0:
-        raise SegGalError(f"{args.data}: no training or validation images for {task.id} / {args.train_set}")
+        raise SegGalError(f"{config.data}: no training or validation images for {task.id} / {config.train_set}")
+    val_samples = _validation_samples(val_view, config.max_val_images)
     epochs, batch, lr, iterations = paper_schedule(method, len(train_view))
-    epochs, batch, lr = args.epochs or epochs, args.batch_size or batch, args.lr if args.lr is not None else lr
-    if args.epochs:
-        iterations = None
+    batch = config.batch_size or batch
+    lr = config.lr if config.lr is not None else lr
+    if config.epochs or config.max_iters:
+        epochs, iterations = config.epochs or epochs, None  # T_s in its epoch form, from the epochs run
     rank_batch = math.ceil(batch / dist.world)  # --batch-size is global: each rank's share of a step
+    shard = _Shard(train_view, dist.rank, dist.world)
+    steps = math.ceil(len(shard) / rank_batch)  # every backend's epoch: ceil(n / batch) steps
+    if config.steps_per_epoch:
+        steps = min(steps, config.steps_per_epoch)
+    if config.max_iters:
+        epochs = min(epochs, math.ceil(config.max_iters / steps))
+
+    def epoch_steps(epoch: int) -> int:
+        """Optimiser steps of ``epoch``: ``steps``, the last one cut to what ``--max-iters`` leaves."""
+        return min(steps, config.max_iters - (epoch - 1) * steps) if config.max_iters else steps
 
     if resuming:
-        state = json.loads((last / STATE_FILE).read_text(encoding="utf-8"))
+        state, verified = resume_state(last, config, epochs)
         segmenter = build(method.id, checkpoint=last, device=device)
     else:
-        state = {"epoch": 0, "best_score": -1.0, "best_epoch": 0, "seed": args.seed, "train_seconds": 0.0,
+        state = {"epoch": 0, "best_score": -1.0, "best_epoch": 0, "seed": config.seed, "train_seconds": 0.0,
                  "history": []}
-        _seed_everything(args.seed)  # the untrained network's initial weights
-        segmenter = build(method.id, device=device, arch=args.arch)
+        _seed_everything(config.seed)  # the untrained network's initial weights
+        segmenter = build(method.id, device=device, arch=config.arch)
     if not segmenter.trainable:
         raise SegGalError(f"method {method.id}: its backend cannot be trained")
+    dist.start(segmenter.uses_torch, f"method {method.id}")
 
     def settings(epoch: int) -> FitSettings:
-        return FitSettings(batch_size=rank_batch, learning_rate=lr, device=device, max_iters=args.max_iters,
+        return FitSettings(batch_size=rank_batch, learning_rate=lr, device=device, max_iters=epoch_steps(epoch),
                            seed=state["seed"] + epoch)
 
     segmenter.prepare_training(settings(state["epoch"] + 1))
+    optimizer = optimizer_of(segmenter)
     if resuming:
-        if (last / OPTIMIZER_FILE).is_file() and not restore_optimizer(segmenter, last / OPTIMIZER_FILE):
-            print("warning: the backend's optimiser state could not be restored; it restarts", file=sys.stderr)
+        if optimizer is not None:
+            if OPTIMIZER_FILE not in verified:
+                raise resume_error(last, f"{STATE_FILE} records no optimiser state ({OPTIMIZER_FILE})")
+            try:
+                load_optimizer(optimizer, last / OPTIMIZER_FILE)
+            except SegGalError as exc:
+                raise resume_error(last, str(exc)) from None
         print(f"resuming {out} after epoch {state['epoch']} of {epochs}", flush=True)
-    if dist.world > 1 and _optimizer(segmenter) is None:
+    if dist.world > 1 and optimizer is None:
         raise SegGalError(f"method {method.id}: its backend keeps no torch optimiser, so data-parallel training "
                           "cannot check its ranks; run it without torchrun")
-    shard = _Shard(train_view, dist.rank, dist.world)
 
     def meta(epoch: int) -> dict:
         hours = state["train_seconds"] / 3600
         return {
-            "method": method.id, "task": task.id, "training_set": args.train_set, "data": str(args.data),
+            "method": method.id, "task": task.id, "training_set": config.train_set, "data": str(config.data),
             "validation": state["history"][epoch - 1]["validation"],
             "training": {
                 "epochs": epochs, "epochs_done": state["epoch"], "best_epoch": state["best_epoch"],
-                "iterations": iterations, "batch_size": batch, "batch_size_per_rank": rank_batch, "learning_rate": lr,
-                "max_iters_per_epoch": args.max_iters, "n_train_images": len(train_view),
-                "n_val_images": len(val_view), "hours": hours,
-                "standardised_hours": _standardised(hours, batch, epochs, iterations, len(train_view)),
+                "iterations": iterations, "max_iters": config.max_iters, "steps_per_epoch": steps,
+                "batch_size": batch, "batch_size_per_rank": rank_batch, "learning_rate": lr,
+                "n_train_images": len(train_view), "n_val_images": len(val_samples), "hours": hours,
+                "standardised_hours": standardised_hours(hours, batch, epochs=epochs, iterations=iterations,
+                                                         n_images=len(train_view)),
                 "device": device, "world_size": dist.world, "hardware": hardware(device), "seed": state["seed"],
-                "arch": args.arch,
+                "arch": config.arch,
             },
         }
 
@@ -374,45 +503,31 @@ def train(args: argparse.Namespace) -> TrainResult:
         state["train_seconds"] += time.perf_counter() - start
         entry = {"epoch": epoch, "loss": float(loss)}
         if dist.world > 1:
-            digest = dist.check_in_sync(_optimizer(segmenter), epoch)
+            digest = dist.check_in_sync(optimizer_of(segmenter), epoch)
             entry["ranks_in_sync"] = {"world_size": dist.world, "parameters_sha1": digest}
         if dist.main:
-            entry["validation"] = scores = validate(segmenter, val_view)
+            entry["validation"] = scores = validate(segmenter, val_samples)
             state["epoch"] = epoch
             state["history"].append(entry)
             improved = scores["accuracy"] > state["best_score"]
             if improved:
                 state["best_score"], state["best_epoch"] = scores["accuracy"], epoch
-            extra = {STATE_FILE: json.dumps(state, indent=2).encode()}
-            optimizer = _optimizer(segmenter)
-            if optimizer is not None:
-                extra[OPTIMIZER_FILE] = optimizer_bytes(optimizer)
-            if improved:
-                hub.write_checkpoint(best, segmenter, meta(epoch))
-            hub.write_checkpoint(last, segmenter, meta(epoch), extra=extra)
+                checkpoint.write_checkpoint(best, segmenter, meta(epoch))
+            checkpoint.write_checkpoint(last, _WithTrainingState(segmenter, state), meta(epoch))
             synced = f"; parameters identical on {dist.world} ranks (sha1 {digest[:12]})" if dist.world > 1 else ""
             print(f"epoch {epoch}/{epochs} loss {loss:.4f} val accuracy {scores['accuracy']:.4f}"
                   f"{' (best)' if improved else ''}{synced}", flush=True)
         dist.barrier()
     dist.close()
-    if dist.main and args.push:
-        commit = hub.push_checkpoint(best, args.push, tag=args.tag)
-        print(f"pushed {best} to {args.push} (commit {commit})")
+    if dist.main and config.push:
+        commit = hub.push_checkpoint(best, config.push, tag=config.tag)
+        print(f"pushed {best} to {config.push} (commit {commit})")
     return TrainResult(best, last, segmenter, state)
 
 
-def _standardised(hours: float, batch: int, epochs: int, iterations: int | None, n_images: int) -> float:
-    from training.grid import standardised_hours
-
-    if iterations:
-        return standardised_hours(hours, batch, iterations=iterations, n_images=n_images)
-    return standardised_hours(hours, batch, epochs=epochs)
-
-
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
     try:
-        result = train(args)
+        result = train(parse_config(argv))
     except SegGalError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

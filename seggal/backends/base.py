@@ -3,7 +3,8 @@
 A segmenter takes an :class:`seggal.image.Image` ((H, W, C) float32 + channel spec) and returns a
 :class:`Prediction`: an (H, W) int32 label image (0 = background, instances 1..n) and one score per
 instance. It can be built from scratch or loaded from a checkpoint folder, and exposes what
-``training/`` needs: one epoch of training at a time, its optimiser and saving to a folder.
+``training/`` needs: one epoch of training at a time, its optimiser and saving to a folder. Every
+segmenter carries the :class:`~seggal.preprocess.Preprocessing` its weights were trained with.
 
 Data-parallel training (``torchrun``, see ``training/train.py``): the torch backends train through
 :func:`data_parallel`, which wraps their network for per-step gradient all-reduce when the process is one
@@ -13,7 +14,6 @@ of several ranks, and pool per-dataset statistics over the ranks with :func:`mea
 from __future__ import annotations
 
 import abc
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -22,60 +22,44 @@ import numpy as np
 
 from seggal.errors import SegGalError
 from seggal.image import Image, Sample
-from seggal.preprocess import percentile_normalize
+from seggal.preprocess import DEFAULT, Preprocessing
 
-#: The files every backend's checkpoint folder holds (seggal.hub adds config.json and README.md).
-WEIGHTS_FILE = "model.safetensors"
-BACKEND_FILE = "backend.json"
-
-
-def network_input(image: Image) -> np.ndarray:
+def network_input(image: Image, preprocessing: Preprocessing = DEFAULT) -> np.ndarray:
     """What every network sees: (H, W, 2) float32 in [0, 1], channel 0 nuclear, channel 1 membrane.
 
-    Each present channel is percentile-normalised (:func:`seggal.preprocess.percentile_normalize`,
-    0.1 / 99.9); an absent channel is zeros, so one network shape serves all three input kinds.
+    Each present channel is normalised with ``preprocessing`` (:meth:`seggal.preprocess.Preprocessing.apply`:
+    percentiles, then CLAHE when it says so; pass the segmenter's :attr:`Segmenter.preprocessing`); an
+    absent channel is zeros, so one network shape serves all three input kinds.
     """
     out = np.zeros((*image.shape, 2), np.float32)
     for slot, index in enumerate((image.channels.nuclear, image.channels.membrane)):
         if index is not None:
-            out[:, :, slot] = percentile_normalize(image.pixels[:, :, index])
+            out[:, :, slot] = preprocessing.apply(image.pixels[:, :, index])
     return out
 
 
-def save_torch_weights(folder: str | Path, module) -> Path:
-    """Create ``folder`` and write ``module``'s state dict (CPU, contiguous) as its ``model.safetensors``."""
-    from safetensors.torch import save_file
+def paint(masks: Sequence[np.ndarray] | np.ndarray, scores: Sequence[float] | np.ndarray,
+          shape: tuple[int, int]) -> Prediction:
+    """Instance masks (N of (H, W) bool) + their scores (N,) → one :class:`Prediction` of ``shape``.
 
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}, str(folder / WEIGHTS_FILE))
-    return folder
-
-
-def write_backend_meta(folder: Path, meta: dict) -> None:
-    """Write ``meta`` (which names its ``backend``) as the folder's ``backend.json``."""
-    (Path(folder) / BACKEND_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-
-
-def read_backend_meta(folder: str | Path, backend: str, keys: Sequence[str] = (), weights: bool = True) -> dict:
-    """``backend.json`` of a checkpoint folder written by ``backend``, with ``keys`` present (and the
-    weights file when ``weights``). Raises :class:`SegGalError` naming the folder otherwise."""
-    folder = Path(folder)
-    path = folder / BACKEND_FILE
-    needed = [BACKEND_FILE] + ([WEIGHTS_FILE] if weights else [])
-    if not all((folder / name).is_file() for name in needed):
-        raise SegGalError(f"{folder}: not a {backend} checkpoint folder (needs {' and '.join(needed)})")
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise SegGalError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(meta, dict) or meta.get("backend") != backend:
-        found = meta.get("backend") if isinstance(meta, dict) else None
-        raise SegGalError(f"{path}: written by backend {found!r}, not {backend}")
-    missing = [key for key in keys if key not in meta]
-    if missing:
-        raise SegGalError(f"{path}: missing key(s) {', '.join(map(repr, missing))}")
-    return meta
+    Masks are painted in ascending score order (stable), so where they overlap the higher score wins;
+    a mask left with no pixel is dropped; labels are numbered 1..n in painting order and
+    ``scores[i]`` belongs to label ``i + 1``.
+    """
+    scores = np.asarray(scores, np.float32).reshape(-1)
+    if len(masks) != len(scores):
+        raise SegGalError(f"paint: {len(masks)} masks but {len(scores)} scores")
+    labels = np.zeros(shape, np.int32)
+    order = np.argsort(scores, kind="stable")
+    for rank, index in enumerate(order, start=1):
+        labels[np.asarray(masks[index], bool)] = rank
+    present = np.zeros(len(order) + 1, bool)
+    present[np.unique(labels)] = True
+    present[0] = False
+    kept = np.flatnonzero(present)  # painting ranks still visible
+    relabel = np.zeros(len(order) + 1, np.int32)
+    relabel[kept] = np.arange(1, len(kept) + 1, dtype=np.int32)
+    return Prediction(relabel[labels], scores[order[kept - 1]])
 
 
 def world_size() -> int:
@@ -160,6 +144,9 @@ class Segmenter(abc.ABC):
     gives_scores: bool = False
     #: the network is a torch module (data-parallel training, torch optimiser state)
     uses_torch: bool = False
+    #: how inputs are normalised and tiled (:func:`network_input`, :func:`seggal.tiling.segment_image`);
+    #: :func:`seggal.backends.build` sets it from a checkpoint's ``config.json``
+    preprocessing: Preprocessing = DEFAULT
     #: the ``torch.optim.Optimizer`` that ``train_epoch`` steps, once :meth:`prepare_training` has built
     #: it (``training/`` saves and restores its state); ``None`` for backends that keep no torch optimiser
     optimizer = None
@@ -184,6 +171,10 @@ class Segmenter(abc.ABC):
     def train_epoch(self, samples: Sequence[Sample], settings: FitSettings) -> float:
         """Train one epoch over ``samples``; return the mean training loss."""
         raise NotImplementedError(f"{type(self).__name__} cannot be trained")
+
+    def calibrate(self, samples: Sequence[Sample]) -> dict[str, float]:
+        """Tune the decision thresholds on annotated ``samples`` → the thresholds (when :attr:`calibratable`)."""
+        raise NotImplementedError(f"{type(self).__name__} has no thresholds to calibrate")
 
     def save(self, folder: str | Path) -> None:
         """Write the weights (``model.safetensors``) and whatever config the backend needs into ``folder``."""

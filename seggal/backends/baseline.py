@@ -27,12 +27,34 @@ from pathlib import Path
 
 import numpy as np
 
-from seggal.backends.base import WEIGHTS_FILE, Prediction, read_backend_meta, Segmenter, write_backend_meta
+from seggal.backends.base import Prediction, Segmenter
+from seggal.checkpoint import WEIGHTS_FILE, read_backend_meta, write_backend_meta
 from seggal.errors import SegGalError
 from seggal.image import Image
 from seggal.methods import Method
 from seggal.preprocess import percentile_normalize
 
+#: The baseline needs no weights (its checkpoint folder, when written, holds only its settings).
+NEEDS_WEIGHTS = False
+#: backend.json: {"backend": "baseline", "settings": WatershedSettings fields}
+BACKEND_SCHEMA = {
+    "type": "object",
+    "required": ["backend", "settings"],
+    "properties": {
+        "backend": {"const": "baseline"},
+        "settings": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "target": {"enum": ["auto", "nuclei", "whole_cell"]},
+                "naive": {"type": "boolean"},
+                "smooth": {"type": "number", "minimum": 0},
+                "seed_spacing": {"type": "number", "minimum": 0},
+                "min_area": {"type": "number", "minimum": 0},
+            },
+        },
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -89,15 +111,20 @@ class BaselineSegmenter(Segmenter):
         write_backend_meta(folder, {"backend": "baseline", "settings": asdict(self.settings)})
 
 
-def build(method: Method, checkpoint: Path | str | None, device: str | None, target: str | None = None) -> BaselineSegmenter:
+def pretrained(target: str | None = None) -> None:
+    """The baseline has no published weights."""
+    return None
+
+
+def build(method: Method, checkpoint: Path | str | None, device: str | None, *, target: str | None = None,
+          arch: dict | None = None) -> BaselineSegmenter:
     """The baseline; a checkpoint folder restores its settings. ``device`` is ignored (CPU only)."""
+    if arch:
+        raise SegGalError(f"method {method.id}: the baseline takes no architecture options")
     settings = WatershedSettings()
     if checkpoint is not None:
-        meta = read_backend_meta(checkpoint, "baseline", keys=("settings",), weights=False)
-        try:
-            settings = WatershedSettings(**meta["settings"])
-        except (ValueError, TypeError) as exc:
-            raise SegGalError(f"{checkpoint}: invalid baseline settings ({exc})") from None
+        meta = read_backend_meta(checkpoint, "baseline", BACKEND_SCHEMA, weights=False)
+        settings = WatershedSettings(**meta["settings"])
     if target is not None:
         settings = WatershedSettings(**(asdict(settings) | {"target": target}))
     return BaselineSegmenter(settings)

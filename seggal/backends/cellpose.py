@@ -30,9 +30,9 @@ from typing import Sequence
 
 import numpy as np
 
-from seggal.backends.base import network_input
-from seggal.backends.base import (WEIGHTS_FILE, FitSettings, Prediction, read_backend_meta, Sample, save_torch_weights,
-                                 Segmenter, data_parallel, mean_over_ranks, write_backend_meta)
+from seggal.backends.base import (FitSettings, Prediction, Sample, Segmenter, data_parallel, mean_over_ranks,
+                                  network_input)
+from seggal.checkpoint import WEIGHTS_FILE, load_weights, read_backend_meta, save_torch_weights, write_backend_meta
 from seggal.backends.device import autocast, pick_device
 from seggal.errors import SegGalError
 from seggal.image import Image
@@ -44,6 +44,20 @@ PRETRAINED = {"cyto3": "cyto3", "nuclei": "nucleitorch_0", "cyto2": "cyto2torch_
 DIAM_MEAN = {"nuclei": 17.0}  # Cellpose's built-in mean diameters; 30 otherwise
 WARMUP_EPOCHS = 10
 DOWNLOAD_TIMEOUT_S = 30
+NEEDS_WEIGHTS = True
+#: backend.json: {"backend": "cellpose", "nchan", "diam_mean", "nuclear_only", "cellpose_normalize", "epochs_done"}
+BACKEND_SCHEMA = {
+    "type": "object",
+    "required": ["backend", "diam_mean", "nuclear_only", "cellpose_normalize"],
+    "properties": {
+        "backend": {"const": "cellpose"},
+        "nchan": {"const": 2},
+        "diam_mean": {"type": "number", "exclusiveMinimum": 0},
+        "nuclear_only": {"type": "boolean"},
+        "cellpose_normalize": {"type": "boolean"},
+        "epochs_done": {"type": "integer", "minimum": 0},
+    },
+}
 
 
 def model_dir() -> Path:
@@ -52,10 +66,11 @@ def model_dir() -> Path:
     return Path(env) if env else Path.home() / ".cellpose" / "models"
 
 
-def pretrained_checkpoint(target: str | None = None) -> str | None:
-    """The published model for ``target`` (``nuclei`` → nuclei, else cyto3) when its file is on disk."""
-    names = ["nuclei"] if target == "nuclei" else ["cyto3"] if target == "whole_cell" else ["cyto3", "nuclei"]
-    return next((n for n in names if (model_dir() / PRETRAINED[n]).is_file()), None)
+def pretrained(target: str | None = None) -> tuple[str, bool]:
+    """(name, on disk) of the published model for ``target``: ``nuclei`` for nuclei, else ``cyto3``;
+    downloaded on first use when not on disk."""
+    name = "nuclei" if target == "nuclei" else "cyto3"
+    return name, (model_dir() / PRETRAINED[name]).is_file()
 
 
 class CellposeSegmenter(Segmenter):
@@ -85,7 +100,7 @@ class CellposeSegmenter(Segmenter):
 
     def cellpose_input(self, image: Image) -> np.ndarray:
         """(H, W, 2) float32 in Cellpose's channel order (module docstring)."""
-        x = network_input(image)  # [nuclear, membrane]
+        x = network_input(image, self.preprocessing)  # [nuclear, membrane]
         nuclear, membrane = x[:, :, 0], x[:, :, 1]
         if self.nuclear_only or image.channels.membrane is None:
             return np.stack([nuclear if image.channels.nuclear is not None else membrane, np.zeros_like(nuclear)], -1)
@@ -231,8 +246,12 @@ def _published_file(name: str) -> Path:
     return path
 
 
-def build(method: Method, checkpoint: Path | str | None, device: str | None) -> CellposeSegmenter:
-    """Untrained (``None``), a SegGal checkpoint folder, or a published model name (``cyto3``, ``nuclei`` …)."""
+def build(method: Method, checkpoint: Path | str | None, device: str | None, *, target: str | None = None,
+          arch: dict | None = None) -> CellposeSegmenter:
+    """Untrained (``None``), a SegGal checkpoint folder, or a published model name (``cyto3``, ``nuclei`` …).
+    A published file that torch cannot read without unpickling code is refused (:class:`SegGalError`)."""
+    if arch:
+        raise SegGalError(f"method {method.id}: its cellpose backend takes no architecture options")
     device = pick_device(device)
     if checkpoint is None:
         return CellposeSegmenter(_model(device), device, method.id)
@@ -242,20 +261,23 @@ def build(method: Method, checkpoint: Path | str | None, device: str | None) -> 
                               f"model ({', '.join(PRETRAINED)})")
         path = _published_file(checkpoint)
         model = _model(device, DIAM_MEAN.get(checkpoint, 30.0))
-        model.net.load_model(str(path), device=model.device)  # torch.load(weights_only=True) inside
+        try:
+            model.net.load_model(str(path), device=model.device)  # torch.load(weights_only=True) inside
+        except Exception as exc:  # noqa: BLE001 — UnpicklingError, EOFError, RuntimeError …: a bad file
+            raise SegGalError(f"{path}: not Cellpose's published {checkpoint!r} weights, or not readable without "
+                              f"unpickling code ({type(exc).__name__}); delete it to download it again") from None
         model.diam_labels = float(model.net.diam_labels.item())
         return CellposeSegmenter(model, device, method.id, nuclear_only=checkpoint == "nuclei", cellpose_normalize=True)
     return _load_folder(Path(checkpoint), device, method.id)
 
 
 def _load_folder(folder: Path, device: str, method_id: str) -> CellposeSegmenter:
-    from safetensors.torch import load_file
-
-    meta = read_backend_meta(folder, "cellpose", keys=("diam_mean", "nuclear_only", "cellpose_normalize"))
+    meta = read_backend_meta(folder, "cellpose", BACKEND_SCHEMA)
     weights = folder / WEIGHTS_FILE
+    state = load_weights(folder, "pt", device)
     model = _model(device, float(meta["diam_mean"]))
     try:
-        model.net.load_state_dict(load_file(str(weights), device=str(model.device)))
+        model.net.load_state_dict(state)
     except RuntimeError as exc:
         raise SegGalError(f"{weights}: weights do not fit Cellpose's network ({exc})") from None
     model.diam_labels = float(model.net.diam_labels.item())

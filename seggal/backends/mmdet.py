@@ -68,11 +68,13 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from seggal.backends.base import (WEIGHTS_FILE, FitSettings, Prediction, read_backend_meta, Sample, save_torch_weights,
-                                 Segmenter, data_parallel, world_size, write_backend_meta)
+from seggal.backends.base import (FitSettings, Prediction, Sample, Segmenter, data_parallel, network_input, paint,
+                                  world_size)
+from seggal.checkpoint import WEIGHTS_FILE, load_weights, read_backend_meta, save_torch_weights, write_backend_meta
 from seggal.errors import SegGalError
 from seggal.image import Image, as_labels
 from seggal.methods import Method, get_method
+from seggal.preprocess import DEFAULT, Preprocessing
 
 MAX_INSTANCES = 1000  # instances per image at test time (two-stage, SOLOv2)
 RPN_PROPOSALS = 2000  # proposals kept by the RPN at test time (>= MAX_INSTANCES)
@@ -83,6 +85,28 @@ INPUT_MEAN, INPUT_STD = 0.5, 0.25  # inputs are percentile-normalised to [0, 1]
 RFSEARCH = {
     "step": 0, "max_step": 12, "search_interval": 1, "exp_rate": 0.5, "init_alphas": 0.01,
     "mmin": 1, "mmax": 24, "num_branches": 2, "skip_layer": ["stem", "layer1"],
+}
+NEEDS_WEIGHTS = True
+_COUNT = {"type": "integer", "minimum": 0}
+#: backend.json: what rebuilds the network (method, config, in_channels, RF search state) and the
+#: training progress (epochs and optimiser steps done, AMP loss scale).
+BACKEND_SCHEMA = {
+    "type": "object",
+    "required": ["backend", "method", "config", "in_channels"],
+    "properties": {
+        "backend": {"const": "mmdet"},
+        "method": {"type": "string"},
+        "config": {"type": "string"},
+        "in_channels": {"enum": [1, 2]},
+        "mmdet_version": {"type": "string"},
+        "rfsearch": {"type": ["object", "null"]},
+        "normalisation": {"type": ["object", "null"], "required": ["mean", "std"],
+                          "properties": {"mean": {"type": "array", "items": {"type": "number"}, "minItems": 1},
+                                         "std": {"type": "array", "items": {"type": "number"}, "minItems": 1}}},
+        "epochs_done": _COUNT,
+        "iterations_done": _COUNT,
+        "loss_scale": {"type": ["object", "null"]},
+    },
 }
 
 
@@ -173,16 +197,14 @@ def adapt_model_config(model: dict, in_channels: int) -> dict:
 # images and labels → mmdet inputs
 
 
-def model_input(image: Image, in_channels: int) -> np.ndarray:
+def model_input(image: Image, in_channels: int, preprocessing: Preprocessing = DEFAULT) -> np.ndarray:
     """The (H, W, ``in_channels``) float32 array in [0, 255] a model sees.
 
     Two-channel models see :func:`seggal.backends.base.network_input` (nuclear, membrane; each percentile-
     normalised to [0, 1]; an absent channel zeros), scaled to the [0, 255] range the configs' data
     preprocessors expect. One-channel models see the image's one channel, normalised the same way.
     """
-    from seggal.backends.base import network_input
-
-    pixels = network_input(image)
+    pixels = network_input(image, preprocessing)
     present = [slot for slot, index in enumerate((image.channels.nuclear, image.channels.membrane))
                if index is not None]
     if in_channels == 1:
@@ -214,26 +236,6 @@ def _data_sample(height: int, width: int, labels: np.ndarray | None = None):
             bboxes=torch.from_numpy(boxes), labels=torch.zeros(len(ids), dtype=torch.long),
             masks=BitmapMasks(masks, height, width))
     return sample
-
-
-def paint(masks: np.ndarray, scores: np.ndarray) -> Prediction:
-    """Instance masks (N, H, W) bool + scores (N,) → one label image, higher scores winning overlaps.
-
-    Masks are painted in ascending score order; an instance left with no pixel is dropped; labels are
-    numbered 1..n in painting order and ``scores[i]`` belongs to label ``i + 1``.
-    """
-    height, width = masks.shape[1:]
-    labels = np.zeros((height, width), np.int32)
-    order = np.argsort(scores, kind="stable")
-    for rank, index in enumerate(order, start=1):
-        labels[masks[index]] = rank
-    present = np.zeros(len(order) + 1, bool)
-    present[np.unique(labels)] = True
-    present[0] = False
-    kept = np.flatnonzero(present)  # painting ranks still visible
-    relabel = np.zeros(len(order) + 1, np.int32)
-    relabel[kept] = np.arange(1, len(kept) + 1, dtype=np.int32)
-    return Prediction(relabel[labels], scores[order[kept - 1]].astype(np.float32))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -351,7 +353,7 @@ class MMDetSegmenter(Segmenter):
         """Segment several images in one forward pass (one batch on the device) → a Prediction each."""
         import torch
 
-        pixels = [model_input(image, self.in_channels) for image in images]
+        pixels = [model_input(image, self.in_channels, self.preprocessing) for image in images]
         data = {"inputs": [self._tensor(p) for p in pixels], "data_samples": [_data_sample(*p.shape[:2]) for p in pixels]}
         self.model.eval()
         # float16, as mmengine's AmpOptimWrapper trains: mmcv's CUDA ops have no bfloat16 kernels
@@ -361,7 +363,7 @@ class MMDetSegmenter(Segmenter):
         for p, result in zip(pixels, results):
             found = result.pred_instances
             masks = found.masks.cpu().numpy().astype(bool).reshape(-1, *p.shape[:2])
-            out.append(paint(masks, found.scores.float().cpu().numpy()))
+            out.append(paint(masks, found.scores.float().cpu().numpy(), p.shape[:2]))
         return out
 
     # -- training ------------------------------------------------------------------------------------
@@ -419,7 +421,7 @@ class MMDetSegmenter(Segmenter):
     def _batch(self, samples: Sequence[Sample], flips: np.ndarray) -> dict:
         inputs, data_samples = [], []
         for sample, flip in zip(samples, flips):
-            pixels = model_input(sample.image, self.in_channels)
+            pixels = model_input(sample.image, self.in_channels, self.preprocessing)
             labels = as_labels(sample.labels, f"training labels of {sample.image.name or 'an image'}")
             if labels.shape != pixels.shape[:2]:
                 raise SegGalError(f"training sample {sample.image.name or ''}: labels {labels.shape} "
@@ -485,13 +487,22 @@ class MMDetSegmenter(Segmenter):
         write_backend_meta(folder, meta)
 
 
-def build(method: Method | str, checkpoint: str | Path | None = None, device: str | None = None,
-          in_channels: int = 2) -> MMDetSegmenter:
-    """An MMDetection segmenter for ``method``: from scratch (``in_channels`` 1 or 2, random weights,
-    deterministic) or restored bit-exactly from a folder written by :meth:`MMDetSegmenter.save`."""
+def pretrained(target: str | None = None) -> None:
+    """SegGal offers no published MMDetection weights for cells (its checkpoints live in the gallery)."""
+    return None
+
+
+def build(method: Method | str, checkpoint: str | Path | None = None, device: str | None = None, *,
+          target: str | None = None, arch: dict | None = None) -> MMDetSegmenter:
+    """An MMDetection segmenter for ``method``: from scratch (``arch={"in_channels": 1 or 2}``, default 2;
+    random weights, deterministic) or restored bit-exactly from a folder written by :meth:`MMDetSegmenter.save`."""
     method = get_method(method) if isinstance(method, str) else method
     if method.backend != "mmdet" or "config" not in method.options:
         raise SegGalError(f"method {method.id!r} is not an MMDetection method")
+    unknown = sorted(set(arch or {}) - {"in_channels"})
+    if unknown or (arch or {}).get("in_channels", 2) not in (1, 2):
+        raise SegGalError(f"method {method.id}: MMDetection takes only the architecture option in_channels (1 or 2), "
+                          f"got {arch}")
     try:
         import mmdet  # noqa: F401
         import mmcv.ops  # noqa: F401
@@ -499,20 +510,19 @@ def build(method: Method | str, checkpoint: str | Path | None = None, device: st
         raise SegGalError(f"method {method.id!r} needs MMDetection: run `make mmdet` ({exc})") from exc
     device = _device(device)
     if checkpoint is None:
-        return MMDetSegmenter(method, in_channels, device)
-    from safetensors.torch import load_file
-
+        return MMDetSegmenter(method, int((arch or {}).get("in_channels", 2)), device)
     folder = Path(checkpoint)
-    meta = read_backend_meta(folder, "mmdet", keys=("method", "config", "in_channels"))
+    meta = read_backend_meta(folder, "mmdet", BACKEND_SCHEMA)
     if meta["method"] != method.id:
         raise SegGalError(f"MMDetection checkpoint {folder} holds method {meta['method']!r}, not {method.id!r}")
     if meta["config"] != method.options["config"]:
         raise SegGalError(f"MMDetection checkpoint {folder} was trained from config {meta['config']!r}; "
                           f"this SegGal uses {method.options['config']!r}")
+    state = load_weights(folder, "pt", device)
     segmenter = MMDetSegmenter(method, int(meta["in_channels"]), device, rf_state=meta.get("rfsearch"),
                                normalisation=meta.get("normalisation"))
     weights = folder / WEIGHTS_FILE
-    result = segmenter.model.load_state_dict(load_file(str(weights), device=device), strict=False)
+    result = segmenter.model.load_state_dict(state, strict=False)
     if result.missing_keys or result.unexpected_keys:
         raise SegGalError(f"MMDetection checkpoint {weights} does not fit {method.id}: missing "
                           f"{result.missing_keys[:5]}, unexpected {result.unexpected_keys[:5]}")

@@ -19,45 +19,46 @@ from pathlib import Path
 
 import numpy as np
 
-from seggal.backends.base import network_input
-from seggal.backends.base import WEIGHTS_FILE, Prediction, read_backend_meta, save_torch_weights, Segmenter, write_backend_meta
+from seggal.backends.base import Prediction, Segmenter, network_input, paint
+from seggal.checkpoint import WEIGHTS_FILE, load_weights, read_backend_meta, save_torch_weights, write_backend_meta
 from seggal.backends.device import pick_device
 from seggal.errors import SegGalError
 from seggal.image import Image
 from seggal.methods import Method
+from seggal.preprocess import DEFAULT, Preprocessing
 
 CHECKPOINT_ENV = "SEGGAL_SAM_CHECKPOINT"
 #: image-encoder width → segment-anything's model type
 ENCODER_WIDTH = {768: "vit_b", 1024: "vit_l", 1280: "vit_h"}
 WEIGHTS_URL = "https://github.com/facebookresearch/segment-anything#model-checkpoints"
+NEEDS_WEIGHTS = True
+#: backend.json: {"backend": "sam", "model_type", "points_per_side"}
+BACKEND_SCHEMA = {
+    "type": "object",
+    "required": ["backend"],
+    "properties": {
+        "backend": {"const": "sam"},
+        "model_type": {"enum": sorted(ENCODER_WIDTH.values())},
+        "points_per_side": {"type": "integer", "minimum": 1, "maximum": 256},
+    },
+}
 
 
-def pretrained_checkpoint(target: str | None = None) -> str | None:
-    """``SEGGAL_SAM_CHECKPOINT`` when it names an existing file (SAM is not specific to a target)."""
+def pretrained(target: str | None = None) -> tuple[str, bool] | None:
+    """(path, True) when ``SEGGAL_SAM_CHECKPOINT`` names an existing file (SAM is not specific to a target)."""
     path = os.environ.get(CHECKPOINT_ENV, "")
-    return path if path and Path(path).is_file() else None
+    return (path, True) if path and Path(path).is_file() else None
 
 
-def paint(masks: list[dict], shape: tuple[int, int]) -> Prediction:
-    """SAM's mask records (``segmentation`` (H, W) bool, ``predicted_iou``) → label image + scores.
-
-    Painted in ascending predicted IoU (better masks win overlaps); labels numbered 1..n in that order
-    among the masks that keep at least one pixel; ``scores[i]`` is label i + 1's predicted IoU.
-    """
-    ordered = sorted(masks, key=lambda m: float(m["predicted_iou"]))
-    canvas = np.zeros(shape, np.int32)
-    for index, mask in enumerate(ordered, start=1):
-        canvas[np.asarray(mask["segmentation"], bool)] = index
-    kept = np.unique(canvas[canvas > 0])
-    lut = np.zeros(len(ordered) + 1, np.int32)
-    lut[kept] = np.arange(1, len(kept) + 1, dtype=np.int32)
-    scores = np.array([float(ordered[i - 1]["predicted_iou"]) for i in kept], np.float32)
-    return Prediction(lut[canvas], scores)
+def masks_to_prediction(masks: list[dict], shape: tuple[int, int]) -> Prediction:
+    """SAM's mask records (``segmentation`` (H, W) bool, ``predicted_iou``) → label image + scores
+    (:func:`seggal.backends.base.paint`: better predicted IoU wins overlaps; ``scores`` are predicted IoUs)."""
+    return paint([m["segmentation"] for m in masks], [float(m["predicted_iou"]) for m in masks], shape)
 
 
-def rgb(image: Image) -> np.ndarray:
+def rgb(image: Image, preprocessing: Preprocessing = DEFAULT) -> np.ndarray:
     """(H, W, 3) uint8 as SAM expects (module docstring)."""
-    x = network_input(image)  # [nuclear, membrane] in [0, 1]
+    x = network_input(image, preprocessing)  # [nuclear, membrane] in [0, 1]
     if image.channels.nuclear is None or image.channels.membrane is None:
         grey = x[:, :, 0] if image.channels.nuclear is not None else x[:, :, 1]
         planes = [grey, grey, grey]
@@ -88,8 +89,8 @@ class SamSegmenter(Segmenter):
         generator = SamAutomaticMaskGenerator(self.sam, points_per_side=self.points_per_side)
         # full precision even on CUDA: the generator converts its tensors to numpy, which has no bfloat16
         with torch.inference_mode():
-            masks = generator.generate(rgb(image))
-        return paint(masks, image.shape)
+            masks = generator.generate(rgb(image, self.preprocessing))
+        return masks_to_prediction(masks, image.shape)
 
     def save(self, folder: str | Path) -> None:
         folder = save_torch_weights(folder, self.sam)
@@ -122,9 +123,7 @@ def _read_state(path: Path) -> dict:
     import torch
 
     if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        return load_file(str(path))
+        return load_weights(path.parent, "pt", name=path.name)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 — any unreadable file is the user's bad input
@@ -141,18 +140,21 @@ def _model_type(state: dict, where: Path) -> str:
     return ENCODER_WIDTH[int(weight.shape[0])]
 
 
-def build(method: Method, checkpoint: Path | str | None, device: str | None) -> SamSegmenter:
+def build(method: Method, checkpoint: Path | str | None, device: str | None, *, target: str | None = None,
+          arch: dict | None = None) -> SamSegmenter:
     """SAM from a checkpoint (module docstring); without one, ``SEGGAL_SAM_CHECKPOINT``."""
+    if arch:
+        raise SegGalError(f"method {method.id}: its sam backend takes no architecture options")
     device = pick_device(device)
     if checkpoint is None:
-        checkpoint = pretrained_checkpoint()
+        checkpoint = (pretrained() or (None,))[0]
         if checkpoint is None:
             raise SegGalError(f"Segment Anything needs weights: download sam_vit_b_01ec64.pth (or ViT-L / ViT-H) from "
                               f"{WEIGHTS_URL} and pass it as the checkpoint, or set {CHECKPOINT_ENV} to its path")
     path = Path(checkpoint)
     points = 32
     if path.is_dir():
-        points = int(read_backend_meta(path, "sam").get("points_per_side", 32))
+        points = int(read_backend_meta(path, "sam", BACKEND_SCHEMA).get("points_per_side", 32))
         path = path / WEIGHTS_FILE
     if not path.is_file():
         raise SegGalError(f"{checkpoint}: SAM checkpoint not found")

@@ -16,21 +16,51 @@ from __future__ import annotations
 import contextlib
 import inspect
 import io
-import json
 import os
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from seggal.backends.base import network_input
-from seggal.backends.base import BACKEND_FILE, WEIGHTS_FILE, FitSettings, Prediction, read_backend_meta, Sample, Segmenter
+from seggal.backends.base import FitSettings, Prediction, Sample, Segmenter, network_input
+from seggal.checkpoint import WEIGHTS_FILE, load_weights, read_backend_meta, write_backend_meta
 from seggal.errors import SegGalError
 from seggal.image import Image
 from seggal.methods import Method, get_method
 
 #: Config2D arguments SegGal sets (the rest are StarDist's defaults); ``n_rays``/``grid`` as its examples.
 DEFAULT_CONFIG = {"n_rays": 32, "grid": (2, 2), "n_channel_in": 2, "train_tensorboard": False}
+NEEDS_WEIGHTS = True
+_POS_INT = {"type": "integer", "minimum": 1}
+_PAIR = {"type": "array", "items": _POS_INT, "minItems": 2, "maxItems": 2}
+_PROB = {"type": "number", "minimum": 0, "maximum": 1}
+#: backend.json: {"backend": "stardist", "config": Config2D fields, "thresholds": {"prob", "nms"},
+#: "epochs_done"}. The fields that shape the network are typed here; Config2D's other fields (training
+#: settings) are checked by name against Config2D at load (:func:`_config`).
+BACKEND_SCHEMA = {
+    "type": "object",
+    "required": ["backend", "config"],
+    "properties": {
+        "backend": {"const": "stardist"},
+        "config": {
+            "type": "object",
+            "required": ["n_rays", "grid", "n_channel_in"],
+            "properties": {
+                "n_dim": {"const": 2}, "axes": {"const": "YXC"}, "n_rays": _POS_INT, "grid": _PAIR,
+                "n_channel_in": {"const": 2}, "n_channel_out": _POS_INT, "backbone": {"const": "unet"},
+                "n_classes": {"type": ["integer", "null"], "minimum": 1}, "unet_n_depth": _POS_INT,
+                "unet_kernel_size": _PAIR, "unet_n_filter_base": _POS_INT, "unet_n_conv_per_depth": _POS_INT,
+                "unet_pool": _PAIR, "unet_activation": {"type": "string"}, "unet_last_activation": {"type": "string"},
+                "unet_batch_norm": {"type": "boolean"}, "unet_dropout": {"type": "number", "minimum": 0, "maximum": 1},
+                "unet_expansion": _POS_INT, "unet_prefix": {"type": "string"},
+                "net_conv_after_unet": {"type": "integer", "minimum": 0},
+            },
+        },
+        "thresholds": {"type": "object", "required": ["prob", "nms"], "additionalProperties": False,
+                       "properties": {"prob": _PROB, "nms": _PROB}},
+        "epochs_done": {"type": "integer", "minimum": 0},
+    },
+}
 
 
 def _quiet_tensorflow() -> None:
@@ -69,7 +99,7 @@ class StarDistSegmenter(Segmenter):
         return getattr(self.model.keras_model, "optimizer", None) if self.model._model_prepared else None
 
     def predict(self, image: Image) -> Prediction:
-        x = network_input(image)
+        x = network_input(image, self.preprocessing)
         labels, details = self.model.predict_instances(x, axes="YXC", verbose=False, show_tile_progress=False)
         labels = np.asarray(labels, np.int32)
         scores = np.asarray(details["prob"], np.float32)[: int(labels.max())]
@@ -97,7 +127,7 @@ class StarDistSegmenter(Segmenter):
                 or config.train_learning_rate
         config.train_batch_size = settings.batch_size
         config.train_patch_size = self._patch_size(samples)
-        X = [network_input(s.image) for s in samples]
+        X = [network_input(s.image, self.preprocessing) for s in samples]
         Y = [fill_label_holes(np.asarray(s.labels, np.int32)) for s in samples]
         steps = -(-len(samples) // settings.batch_size)
         steps = min(steps, settings.max_iters) if settings.max_iters else steps
@@ -113,7 +143,7 @@ class StarDistSegmenter(Segmenter):
         Saved with the model (``backend.json``)."""
         if not samples:
             raise SegGalError("stardist: no samples to calibrate the thresholds on")
-        X = [network_input(s.image) for s in samples]
+        X = [network_input(s.image, self.preprocessing) for s in samples]
         Y = [np.asarray(s.labels, np.int32) for s in samples]
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             found = self.model.optimize_thresholds(X, Y, predict_kwargs={"verbose": False, "show_tile_progress": False},
@@ -128,16 +158,9 @@ class StarDistSegmenter(Segmenter):
         weights = self.model.keras_model.weights
         save_file({f"{i:04d}:{w.path}": np.ascontiguousarray(w.numpy()) for i, w in enumerate(weights)},
                   str(folder / WEIGHTS_FILE))
-        config = {k: list(v) if isinstance(v, tuple) else v for k, v in vars(self.model.config).items()}
-        meta = {"backend": "stardist", "config": config, "thresholds": dict(self.model.thresholds._asdict()),
-                "epochs_done": self.epochs_done}
-        (folder / BACKEND_FILE).write_text(json.dumps(meta, indent=2, default=_plain) + "\n", encoding="utf-8")
-
-
-def _plain(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+        meta = {"backend": "stardist", "config": vars(self.model.config),
+                "thresholds": dict(self.model.thresholds._asdict()), "epochs_done": self.epochs_done}
+        write_backend_meta(folder, meta)
 
 
 def _model(config_kwargs: dict, thresholds: dict | None = None):
@@ -155,10 +178,7 @@ def _model(config_kwargs: dict, thresholds: dict | None = None):
 def from_scratch(method_id: str = "stardist", **config) -> StarDistSegmenter:
     """An untrained StarDist; ``config`` overrides :data:`DEFAULT_CONFIG` (e.g. a small ``n_rays``, ``unet_n_depth``)."""
     _quiet_tensorflow()
-    from stardist.models import Config2D
-
-    fields = set(inspect.signature(Config2D).parameters) | set(vars(Config2D()))
-    unknown = sorted(set(config) - fields)
+    unknown = sorted(set(config) - _config_fields())
     if unknown:
         raise SegGalError(f"stardist: unknown architecture option(s) {', '.join(unknown)} (Config2D fields: "
                           "n_rays, grid, unet_n_depth, unet_n_filter_base, …)")
@@ -168,24 +188,45 @@ def from_scratch(method_id: str = "stardist", **config) -> StarDistSegmenter:
         raise SegGalError(f"stardist: invalid architecture options {config}: {exc}") from None
 
 
-def build(method: Method, checkpoint: Path | str | None, device: str | None,
+def pretrained(target: str | None = None) -> None:
+    """SegGal offers no published StarDist weights (its own checkpoints live in the gallery)."""
+    return None
+
+
+def _config_fields() -> set[str]:
+    _quiet_tensorflow()
+    from stardist.models import Config2D
+
+    return set(inspect.signature(Config2D).parameters) | set(vars(Config2D()))
+
+
+def build(method: Method, checkpoint: Path | str | None, device: str | None, *, target: str | None = None,
           arch: dict | None = None) -> StarDistSegmenter:
-    """Untrained (``None``; ``arch`` overrides :data:`DEFAULT_CONFIG`) or a SegGal checkpoint folder.
-    ``device``: TensorFlow's CPU build decides."""
+    """Untrained (``None``; ``arch`` overrides :data:`DEFAULT_CONFIG`) or a SegGal checkpoint folder, whose
+    backend.json is checked against :data:`BACKEND_SCHEMA` and Config2D's fields and whose weights must
+    fit the network before this returns. ``device``: TensorFlow's CPU build decides."""
     if checkpoint is None:
         return from_scratch(method.id, **(arch or {}))
     folder = Path(checkpoint)
-    meta = read_backend_meta(folder, "stardist", keys=("config",))
-    meta_path, weights_path = folder / BACKEND_FILE, folder / WEIGHTS_FILE
-    from safetensors.numpy import load_file
-
-    model = _model(meta["config"], meta.get("thresholds"))
-    stored = load_file(str(weights_path))
-    arrays = [stored[k] for k in sorted(stored, key=lambda k: int(k.split(":", 1)[0]))]
+    meta = read_backend_meta(folder, "stardist", BACKEND_SCHEMA)
+    _quiet_tensorflow()
+    unknown = sorted(set(meta["config"]) - _config_fields())
+    if unknown:
+        raise SegGalError(f"{folder / 'backend.json'}: unknown StarDist config key(s) {', '.join(unknown)}")
+    stored = load_weights(folder)
     try:
-        model.keras_model.set_weights(arrays)
-    except ValueError as exc:
-        raise SegGalError(f"{weights_path}: weights do not fit the StarDist network of {meta_path} ({exc})") from None
+        order = sorted(stored, key=lambda k: int(k.split(":", 1)[0]))
+    except ValueError:
+        raise SegGalError(f"{folder / WEIGHTS_FILE}: tensor names must start with '<index>:' (StarDist layout)") from None
+    try:
+        model = _model(meta["config"], meta.get("thresholds"))
+    except (ValueError, TypeError, AssertionError, KeyError) as exc:
+        raise SegGalError(f"{folder / 'backend.json'}: invalid StarDist config ({type(exc).__name__}: {exc})") from None
+    try:
+        model.keras_model.set_weights([stored[k] for k in order])
+    except (ValueError, TypeError) as exc:
+        raise SegGalError(f"{folder / WEIGHTS_FILE}: weights do not fit the StarDist network of its backend.json "
+                          f"({exc})") from None
     segmenter = StarDistSegmenter(model, method.id)
     segmenter.epochs_done = int(meta.get("epochs_done", 0))
     return segmenter

@@ -15,7 +15,7 @@ import sys
 from seggal.errors import SegGalError
 
 #: Sub-command modules, in the order ``--help`` lists them.
-COMMANDS = ("rank", "recommend", "data", "evaluate", "sweep", "segment", "methods")
+COMMANDS = ("rank", "recommend", "data", "evaluate", "sweep", "segment", "methods", "models")
 
 
 def build_parser() -> argparse.ArgumentParser:

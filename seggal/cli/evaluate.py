@@ -13,9 +13,13 @@ from seggal.errors import SegGalError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("evaluate", help="score predicted label images against ground truth (COCO mAP, AP, AR)")
+    from seggal.metrics import RANKING_RULE
+
+    p = sub.add_parser("evaluate", help="score predicted label images against ground truth (COCO mAP, AP, AR)",
+                       description=f"COCO metrics as in the paper. {RANKING_RULE}")
     p.add_argument("--gt", required=True, help="ground-truth label image, or a folder of them")
-    p.add_argument("--pred", required=True, help="predicted label image, or a folder of them (same file names)")
+    p.add_argument("--pred", required=True, help="predicted label image, or a folder of them (same file names); "
+                   "a NAME.scores.csv beside a prediction gives its cells' confidences")
     p.add_argument("--engine", default="fast", choices=("fast", "pycocotools"),
                    help="fast (exact, default) or the pycocotools reference")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -33,6 +37,9 @@ def label_files(first: str, second: str, roles: tuple[str, str] = ("ground truth
     for path, role in ((a, roles[0]), (b, roles[1])):
         if not path.exists():
             raise SegGalError(f"{path}: {role} not found")
+        if not (path.is_file() or path.is_dir()):
+            raise SegGalError(f"{path}: {role} is not a regular file or folder (a device, pipe or socket); "
+                              "give a label image or a folder of them")
     if a.is_file() and b.is_file():
         return [a.name], [a], [b]
     if a.is_dir() != b.is_dir():
@@ -61,23 +68,27 @@ def label_files(first: str, second: str, roles: tuple[str, str] = ("ground truth
 
 
 def read_pairs(first: str, second: str, roles: tuple[str, str] = ("ground truth", "prediction")):
-    """Read paired label images → (names, first labels, second labels); shapes checked per file pair."""
-    from seggal.io import read_labels
+    """Read paired label images → (names, first labels, second labels, scores); shapes checked per file
+    pair. ``scores`` are the per-cell confidences of the side whose role is "prediction" or "masks" (its
+    files' sidecars, :func:`seggal.io.read_scores`; ``None`` where a file has none)."""
+    from seggal.io import read_labels, read_scores
 
     names, pa, pb = label_files(first, second, roles)
     la, lb = [read_labels(p) for p in pa], [read_labels(p) for p in pb]
     for x, y, f, g in zip(la, lb, pa, pb):
         if x.shape != y.shape:
             raise SegGalError(f"{g}: shape {y.shape} does not match {f} {x.shape}")
-    return names, la, lb
+    predicted = pa if roles[0] in ("prediction", "masks") else pb
+    return names, la, lb, [read_scores(p) for p in predicted]
 
 
 def run(args: argparse.Namespace) -> int:
     from seggal.cli import print_json
-    from seggal.metrics import METRICS, evaluate
+    from seggal.metrics import METRICS, RANKING_RULE, evaluate
 
-    names, gts, preds = read_pairs(args.gt, args.pred)
-    result = evaluate(gts, preds, engine=args.engine, names=names)
+    names, gts, preds, scores = read_pairs(args.gt, args.pred)
+    result = evaluate(gts, preds, scores, engine=args.engine, names=names)
+    result["ranked_by_confidence"] = sum(s is not None for s in scores)
     if args.json:
         print_json(result)
         return 0
@@ -85,4 +96,6 @@ def run(args: argparse.Namespace) -> int:
     for key in METRICS:
         print(f"{key:>9}  {result[key]:.4f}")
     print("COCO segm metrics as in the paper (pycocotools COCOeval, maxDets 3000; accuracy = mean of the five).")
+    print(f"{result['ranked_by_confidence']} of {result['n_images']} prediction(s) ranked by their .scores.csv "
+          f"confidences, the rest by label order. {RANKING_RULE}")
     return 0

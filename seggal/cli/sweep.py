@@ -30,8 +30,8 @@ def run(args: argparse.Namespace) -> int:
     from seggal.cli.evaluate import read_pairs
     from seggal.sweeps import SWEEP_COLUMNS, best_step, sweep
 
-    names, masks, gts = read_pairs(args.masks, args.gt, ("masks", "ground truth"))
-    table = sweep(masks, gts, mode=args.mode, method=args.method, max_px=args.max_px, names=names)
+    names, masks, gts, scores = read_pairs(args.masks, args.gt, ("masks", "ground truth"))
+    table = sweep(masks, gts, mode=args.mode, method=args.method, max_px=args.max_px, names=names, scores=scores)
     best = best_step(table)
     rows = [row | {"px": int(row["px"]), "best": int(row["px"]) == best} for row in table.to_dict("records")]
     if args.json:

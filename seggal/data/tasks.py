@@ -26,7 +26,6 @@ import numpy as np
 
 from seggal.errors import SegGalError
 from seggal.image import ChannelSpec, Image, Sample
-from seggal.preprocess import STEP, WINDOW
 from seggal.tasks import Task, get_task, training_sets
 
 SPLITS = ("train", "val", "test")
@@ -87,27 +86,6 @@ class TaskView(Sequence[Sample]):
         return TaskView(self.task, self.split, self.source, [self.tissues[i] for i in index],
                         [self.names[i] for i in index], [self.shapes[i] for i in index],
                         lambda k: self.load(index[k]), self.synthetic)
-
-    def crops(self, size: int = WINDOW, step: int = STEP, normalise: bool = True) -> "TaskView":
-        """The paper's training / evaluation samples: every image cut into ``size`` x ``size`` sliding
-        windows (:func:`seggal.preprocess.sliding_windows`, zero-padded where the image is smaller),
-        labels cropped alike (cells cut by a window edge stay as partial cells), and, with
-        ``normalise``, each crop percentile-normalised and CLAHE-equalised (:func:`seggal.preprocess.preprocess`).
-        """
-        from seggal.preprocess import crop, preprocess, sliding_windows
-
-        index = [(i, y, x) for i, (h, w) in enumerate(self.shapes) for y, x in sliding_windows(h, w, size, step)]
-
-        def load(k: int) -> Sample:
-            i, y, x = index[k]
-            sample = self.load(i)
-            image = Image(crop(sample.image.pixels, y, x, size), sample.image.channels,
-                          f"{sample.image.name}[{y}:{y + size}, {x}:{x + size}]")
-            return Sample(preprocess(image) if normalise else image, crop(sample.labels, y, x, size))
-
-        names = [f"{self.names[i]}[{y}:{y + size}, {x}:{x + size}]" for i, y, x in index]
-        return TaskView(self.task, self.split, self.source, [self.tissues[i] for i, _, _ in index], names,
-                        [(size, size)] * len(index), load, self.synthetic)
 
 
 def _select(pixels: np.ndarray, task: Task, name: str) -> Image:

@@ -12,14 +12,21 @@ An ``.npz`` is a zip of ``.npy`` members and ``np.load`` reads a member whole, s
 memory-maps ``X`` and ``y`` instead: an uncompressed member is mapped in place inside the zip; a
 compressed one (``np.savez_compressed``) is streamed once into a cached ``.npy``
 (``$SEGGAL_CACHE``, default ``~/.cache/seggal``) and mapped from there. Nothing is unpickled.
+
+Each member's ``.npy`` header is read from the zip stream first: shapes and dtypes are validated, the size
+it promises must match the archive's, and a compressed member is unpacked only when that size is within
+:func:`max_unpack_bytes` (``$SEGGAL_MAX_NPZ_BYTES``) and the cache's free disk space. A failed unpacking
+leaves nothing in the cache.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import struct
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +34,7 @@ import numpy as np
 
 from seggal.errors import SegGalError
 from seggal.image import ChannelSpec, Image, as_labels
+from seggal.io import npy_header
 
 #: What each channel of X and y holds (identical in both layouts).
 CHANNELS = {"X": ("nuclear", "membrane / cytoplasm (whole cell)"), "y": ("whole-cell labels", "nuclear labels")}
@@ -38,45 +46,98 @@ def cache_dir() -> Path:
     return Path(os.environ.get("SEGGAL_CACHE", Path.home() / ".cache" / "seggal"))
 
 
-def _npy_header(handle, where: str) -> tuple[tuple[int, ...], bool, np.dtype]:
-    """Read an ``.npy`` header from ``handle`` (left at the first data byte): shape, fortran, dtype."""
-    fmt = np.lib.format
-    try:
-        version = fmt.read_magic(handle)
-        reader = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
-        shape, fortran, dtype = reader(handle)
-    except ValueError as exc:
-        raise SegGalError(f"{where}: not a valid .npy member ({exc})") from exc
-    if dtype.hasobject:
-        raise SegGalError(f"{where}: holds Python objects (dtype {dtype}); SegGal never unpickles data")
-    return shape, fortran, dtype
+def max_unpack_bytes() -> int:
+    """Largest compressed ``.npz`` member SegGal unpacks into the cache, in bytes (``$SEGGAL_MAX_NPZ_BYTES``,
+    default 16 GiB: TissueNet v1.1's largest member is 5.4 GB)."""
+    return int(os.environ.get("SEGGAL_MAX_NPZ_BYTES", 16 * 2**30))
 
 
-def _mapped_member(path: Path, archive: zipfile.ZipFile, key: str) -> np.ndarray:
-    """Memory-map member ``key`` of the npz ``archive`` read-only (see the module docstring)."""
+@dataclass(frozen=True)
+class _Member:
+    """What the ``.npy`` header of an npz member says: ``shape``, ``dtype``, ``fortran`` order, and
+    ``start``, the number of bytes before the data (so the member holds ``start + nbytes`` bytes)."""
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    fortran: bool
+    start: int
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.shape, dtype=object)) * self.dtype.itemsize
+
+
+def _read_member_header(path: Path, archive: zipfile.ZipFile, key: str) -> _Member:
+    """Read the ``.npy`` header of member ``key`` from the zip stream (a few hundred bytes, never the data)
+    and check that the size it promises is what the archive holds."""
     where = f"{path}: array {key!r}"
     info = archive.getinfo(f"{key}.npy")
+    try:
+        with archive.open(info) as stream:
+            shape, fortran, dtype = npy_header(stream, where)
+            member = _Member(tuple(int(d) for d in shape), dtype, fortran, stream.tell())
+    except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as exc:
+        raise SegGalError(f"{where}: corrupt zip entry ({type(exc).__name__}: {exc})") from exc
+    if info.compress_type != zipfile.ZIP_STORED and member.start + member.nbytes > max_unpack_bytes():
+        raise SegGalError(
+            f"{where} would unpack to {member.start + member.nbytes:,} bytes, more than the limit of "
+            f"{max_unpack_bytes():,} (SEGGAL_MAX_NPZ_BYTES raises it); nothing was unpacked"
+        )
+    return member
+
+
+def _check_fits(path: Path, key: str, member: _Member, info: zipfile.ZipInfo) -> None:
+    """Refuse a member whose header and archive sizes disagree, and one the cache's disk cannot hold."""
+    where, size = f"{path}: array {key!r}", member.start + member.nbytes
+    if info.compress_type != zipfile.ZIP_STORED:
+        folder = next(p for p in (cache_dir(), *cache_dir().parents) if p.exists())
+        free = shutil.disk_usage(folder).free
+        if size > free:
+            raise SegGalError(f"{where} needs {size:,} bytes in {cache_dir()} to unpack, but only {free:,} are free "
+                              "(set SEGGAL_CACHE to a larger disk); nothing was unpacked")
+    if size != info.file_size:
+        raise SegGalError(f"{where}: its header promises {size:,} bytes but the archive holds {info.file_size:,} "
+                          "(the file is corrupt: data does not match the header)")
+
+
+def _unpack(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, where: str) -> None:
+    """Stream a compressed member into ``target`` through a temporary file; on any failure nothing stays."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.parent / f".{target.name}.{secrets.token_hex(6)}.part"
+    try:
+        with archive.open(info) as src, open(partial, "xb") as dst:
+            shutil.copyfileobj(src, dst, 16 * 2**20)
+        partial.replace(target)
+    except BaseException as exc:
+        partial.unlink(missing_ok=True)
+        try:
+            target.parent.rmdir()  # only when empty
+        except OSError:
+            pass
+        if isinstance(exc, (zipfile.BadZipFile, EOFError, OSError, zlib.error)):
+            raise SegGalError(f"{where}: cannot unpack ({type(exc).__name__}: {exc}); nothing was kept") from exc
+        raise
+
+
+def _mapped_member(path: Path, archive: zipfile.ZipFile, key: str, member: _Member) -> np.ndarray:
+    """Memory-map member ``key`` of the npz ``archive`` read-only (see the module docstring); ``member``
+    is its checked header (:func:`_read_member_header`, :func:`_check_fits`)."""
+    where = f"{path}: array {key!r}"
+    info = archive.getinfo(f"{key}.npy")
+    order = "F" if member.fortran else "C"
     if info.compress_type == zipfile.ZIP_STORED:
         with open(path, "rb") as handle:
             handle.seek(info.header_offset)
             fields = _LOCAL_HEADER.unpack(handle.read(_LOCAL_HEADER.size))
-            if fields[0] != b"PK\x03\x04":
-                raise SegGalError(f"{where}: corrupt zip entry")
-            handle.seek(info.header_offset + _LOCAL_HEADER.size + fields[-2] + fields[-1])
-            shape, fortran, dtype = _npy_header(handle, where)
-            offset = handle.tell()
-        return np.memmap(path, dtype, "r", offset, shape, "F" if fortran else "C")
+        if fields[0] != b"PK\x03\x04":
+            raise SegGalError(f"{where}: corrupt zip entry")
+        offset = info.header_offset + _LOCAL_HEADER.size + fields[-2] + fields[-1] + member.start
+        return np.memmap(path, member.dtype, "r", offset, member.shape, order)
     stat = path.stat()
     target = cache_dir() / "npz" / f"{path.stem}-{stat.st_size}-{int(stat.st_mtime)}" / f"{key}.npy"
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_suffix(".part")
-        with archive.open(info) as src, open(partial, "wb") as dst:
-            shutil.copyfileobj(src, dst, 16 * 2**20)
-        partial.replace(target)
-    with open(target, "rb") as handle:
-        _npy_header(handle, where)
-    return np.load(target, mmap_mode="r", allow_pickle=False)
+    if not target.is_file() or target.stat().st_size != info.file_size:  # absent, or left by an older SegGal
+        _unpack(archive, info, target, where)
+    return np.memmap(target, member.dtype, "r", member.start, member.shape, order)
 
 
 @dataclass(frozen=True)
@@ -159,6 +220,20 @@ def _strings(path: Path, key: str, n: int) -> tuple[str, ...]:
     return tuple(v.decode() if isinstance(v, bytes) else str(v) for v in values.tolist())
 
 
+def _check_layout(path: Path, X: _Member, y: _Member) -> None:
+    """Shapes and dtypes of X and y as both layouts have them (module docstring)."""
+    if len(X.shape) != 4 or X.shape[-1] != 2:
+        raise SegGalError(f"{path}: X has shape {X.shape}; expected (N, H, W, 2) [nuclear, membrane]")
+    if len(y.shape) != 4 or y.shape[-1] != 2:
+        raise SegGalError(f"{path}: y has shape {y.shape}; expected (N, H, W, 2) [whole-cell, nuclear labels]")
+    if X.shape[:3] != y.shape[:3]:
+        raise SegGalError(f"{path}: X {X.shape} and y {y.shape} differ in number of images or size")
+    if X.dtype.kind not in "iuf":
+        raise SegGalError(f"{path}: X has dtype {X.dtype}; expected numbers")
+    if y.dtype.kind not in "iuf":
+        raise SegGalError(f"{path}: y has dtype {y.dtype}; labels must be integers")
+
+
 def open_tissuenet(path: str | os.PathLike) -> TissueNet:
     """Open a TissueNet ``.npz`` (either layout) without reading its images; validates keys, shapes, dtypes."""
     path = Path(path)
@@ -176,17 +251,11 @@ def open_tissuenet(path: str | os.PathLike) -> TissueNet:
                 f"{path}: missing key(s) {', '.join(missing)}; a TissueNet .npz has X, y, tissue_list "
                 f"and platform_list or filenames (found: {', '.join(sorted(keys)) or 'none'})"
             )
-        X, y = _mapped_member(path, archive, "X"), _mapped_member(path, archive, "y")
-    if X.ndim != 4 or X.shape[-1] != 2:
-        raise SegGalError(f"{path}: X has shape {X.shape}; expected (N, H, W, 2) [nuclear, membrane]")
-    if y.ndim != 4 or y.shape[-1] != 2:
-        raise SegGalError(f"{path}: y has shape {y.shape}; expected (N, H, W, 2) [whole-cell, nuclear labels]")
-    if X.shape[:3] != y.shape[:3]:
-        raise SegGalError(f"{path}: X {X.shape} and y {y.shape} differ in number of images or size")
-    if not (np.issubdtype(X.dtype, np.floating) or np.issubdtype(X.dtype, np.integer)) or X.dtype == bool:
-        raise SegGalError(f"{path}: X has dtype {X.dtype}; expected numbers")
-    if not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.floating)) or y.dtype == bool:
-        raise SegGalError(f"{path}: y has dtype {y.dtype}; labels must be integers")
+        X, y = _read_member_header(path, archive, "X"), _read_member_header(path, archive, "y")
+        _check_layout(path, X, y)  # before anything is unpacked
+        for key, member in (("X", X), ("y", y)):
+            _check_fits(path, key, member, archive.getinfo(f"{key}.npy"))
+        X, y = _mapped_member(path, archive, "X", X), _mapped_member(path, archive, "y", y)
     n = int(X.shape[0])
     tissues = _strings(path, "tissue_list", n)
     platforms = _strings(path, "platform_list", n) if "platform_list" in keys else None

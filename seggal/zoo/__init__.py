@@ -1,5 +1,3 @@
-"""The model zoo: published models (the paper's 138, the field's generalists) made into SegGal checkpoints.
-
-:mod:`seggal.zoo.convert` turns a file or folder in its source's own format into a SegGal checkpoint
-folder; :mod:`seggal.zoo.formats` holds one small module per source format.
-"""
+"""The model zoo: the catalogue of published models (:mod:`.catalogue`), their download into the Hugging Face
+cache (:mod:`.download`), their state on this machine (:mod:`.state`) and the converters from each source's
+own format into SegGal checkpoint folders (``convert``)."""

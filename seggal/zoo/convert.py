@@ -1,18 +1,19 @@
 """Convert a published model in its source's own format into a SegGal checkpoint folder.
 
 ``convert(path, method=…, task=…, training_set=…, out=…)`` reads ``path`` with the format module of the
-method's backend (:data:`seggal.zoo.formats.FORMATS`: the paper's Cellpose 2 files, StarDist model
+method's backend (:data:`seggal.zoo.formats.MODULES`: the paper's Cellpose 2 files, StarDist model
 folders, the Segment Anything ``.pth``, MMDetection 2.28 checkpoints; detectron2 and deepcell files are
 refused with the reason), never running code from it, and writes ``out``:
 
     model.safetensors, backend.json   the weights, as the SegGal backend loads them
-    config.json                       method, task, training set and ``preprocessing``: how the paper's own
-                                      test script fed that method (channel order, normalisation, CLAHE,
-                                      windows, thresholds), recorded per format
+    config.json                       method, task, training set and ``preprocessing``, the segmenter's
+                                      typed record (:class:`seggal.preprocess.Preprocessing`) that loaders apply
     README.md                         the model card, with the published scores of that (method, task,
                                       training set) from results/published/scores.csv and the provenance:
-                                      source URL, SHA-256 of the original, the paper
-    provenance.json                   the same provenance, machine-readable
+                                      source URL, SHA-256 of the original, the paper, and how the paper's own
+                                      test script fed the method (channel order, normalisation, CLAHE,
+                                      windows, thresholds; recorded per format)
+    provenance.json                   the same provenance, machine-readable (``paper_preprocessing``)
 
 The folder is written atomically (a staging folder swapped in), so a failed conversion leaves nothing.
 """
@@ -28,12 +29,15 @@ from pathlib import Path
 from seggal.errors import SegGalError
 from seggal.methods import get_method
 from seggal.tasks import check_training_set, get_task
-from seggal.zoo.formats import FORMATS, Converted
+from seggal.zoo.formats import MODULES, Converted
 
 PAPER = ("Wang Y., Zhao J., Xu H., Han C., Tao Z., Zhao D., Zhou D., Tong G., Liu D., Ji Z., "
          "A systematic evaluation of computation methods for cell segmentation, bioRxiv (2024)")
 BENCHMARK_REPO = "https://github.com/BoomStarcuc/Cell-Segmentation-Benchmark"
 PROVENANCE_FILE = "provenance.json"
+#: The catalogue's source formats (seggal.zoo.catalogue.FORMATS) this converter reads; the others
+#: (detectron2, deepcell, cellpose3, micro-sam) are refused or not handled yet.
+FORMATS = frozenset({"mmdet2", "cellpose2", "stardist", "sam"})
 
 
 def sha256_of(path: str | os.PathLike) -> str:
@@ -86,7 +90,7 @@ Converted from **{converted.source_format}** — not trained by SegGal.
 |---|---|
 {rows}
 
-Preprocessing the paper's test script applied (config.json, `preprocessing`):
+How the paper's test script fed this model (provenance.json, `paper_preprocessing`):
 
 ```json
 {json.dumps(converted.preprocessing, indent=2)}
@@ -97,7 +101,8 @@ Preprocessing the paper's test script applied (config.json, `preprocessing`):
 def _write_checkpoint(out: Path, segmenter, meta: dict, card_section: str, extra: dict[str, bytes]) -> Path:
     """The one call into the checkpoint writer: atomic; config.json, the model card (the writer's card of
     ``meta`` followed by ``card_section``) and the ``extra`` files."""
-    from seggal.hub import make_config, model_card, write_checkpoint
+    from seggal.checkpoint import make_config, write_checkpoint
+    from seggal.model_card import model_card
 
     card = model_card(make_config(meta)) + card_section
     return write_checkpoint(out, segmenter, meta, extra={**extra, "README.md": card.encode("utf-8")})
@@ -118,9 +123,9 @@ def convert(path: str | os.PathLike, *, method: str, task: str, training_set: st
         raise SegGalError(f"{path}: no such file or folder")
     spec, task_spec = get_method(method), get_task(task)
     check_training_set(task_spec.id, training_set, "convert")
-    if spec.backend not in FORMATS:
+    if spec.backend not in MODULES:
         raise SegGalError(f"method {spec.id}: SegGal has no converter for its {spec.backend} models")
-    module = importlib.import_module(f"seggal.zoo.formats.{FORMATS[spec.backend]}")
+    module = importlib.import_module(f"seggal.zoo.formats.{MODULES[spec.backend]}")
     converted: Converted = module.convert(path, spec, task_spec)
     provenance = {
         "source_url": source_url or "",
@@ -130,10 +135,10 @@ def convert(path: str | os.PathLike, *, method: str, task: str, training_set: st
         "paper": PAPER,
         "code": BENCHMARK_REPO,
         "published": published_scores(spec.id, task_spec.id, training_set),
+        "paper_preprocessing": converted.preprocessing,
     }
     meta = {
         "method": spec.id, "task": task_spec.id, "training_set": training_set,
-        "preprocessing": converted.preprocessing,
         "data": f"{task_spec.dataset} ({training_set}), trained by the paper's authors",
         "description": f"{spec.name} from the paper's gallery, converted from {converted.source_format}",
     }

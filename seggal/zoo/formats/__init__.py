@@ -4,7 +4,7 @@
 
 which reads ``path`` without running code from it and returns the SegGal segmenter holding its weights,
 the preprocessing the paper's test script applied (config.json's ``preprocessing``) and notes for the
-model card. :data:`FORMATS` maps a method's backend to the module that reads its paper files.
+model card. :data:`MODULES` maps a method's backend to the module that reads its paper files.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 #: backend (``Method.backend``) → module of this package that converts the paper's files for it
-FORMATS = {
+MODULES = {
     "cellpose": "cellpose2",
     "stardist": "stardist_keras",
     "sam": "sam_pth",

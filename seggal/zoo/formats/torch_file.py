@@ -61,7 +61,7 @@ def segmenter_from_state(method, state: dict, backend_meta: dict):
     from safetensors.torch import save_file
 
     from seggal.backends import build
-    from seggal.backends.base import WEIGHTS_FILE, write_backend_meta
+    from seggal.checkpoint import WEIGHTS_FILE, write_backend_meta
 
     with tempfile.TemporaryDirectory() as staging:
         save_file({k: v.contiguous() for k, v in state.items()}, str(Path(staging) / WEIGHTS_FILE))

@@ -1,0 +1,138 @@
+"""``python -m seggal models list|pull|import``: the catalogue of published models, pulling them into the
+Hugging Face cache, and converting a hand-downloaded file into a SegGal checkpoint folder."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("models", help="list, pull or import the published models (the paper's and generalists)")
+    cmds = p.add_subparsers(dest="models_command", required=True, metavar="ACTION")
+    ls = cmds.add_parser("list", help="every catalogue model with its source and state (ready / downloadable / unavailable)")
+    ls.add_argument("--json", action="store_true", help="print a JSON list of objects")
+    ls.set_defaults(run=run_list)
+    pl = cmds.add_parser("pull", help="download, convert and cache a model (Hub mirror first, then the original)")
+    pl.add_argument("method", nargs="?", help="registry id or the paper's name (not with --all)")
+    pl.add_argument("--task", help="task id, e.g. tissuenet-nuclei-dual")
+    pl.add_argument("--train-set", dest="training_set", help="'All', a tissue / cell line, or a generalist's name")
+    pl.add_argument("--all", action="store_true", help="pull every downloadable model")
+    pl.add_argument("--source", choices=("paper", "hub"), help="only the original source, or only the Hub mirror")
+    pl.set_defaults(run=run_pull)
+    im = cmds.add_parser("import", help="convert a downloaded file or folder into a SegGal checkpoint folder")
+    im.add_argument("path", help="the file or folder as its source publishes it")
+    im.add_argument("--method", required=True)
+    im.add_argument("--task", required=True)
+    im.add_argument("--train-set", dest="training_set", required=True)
+    im.add_argument("--out", required=True, help="the checkpoint folder to write")
+    im.set_defaults(run=run_import)
+
+
+def rows() -> list[dict]:
+    """One dict per catalogue model: method, task, training_set, source, state, reason, format, url,
+    usage_guide, size_bytes (None when unknown), sha256, notes, accuracy (the published one; None for generalists)."""
+    import pandas as pd
+
+    from seggal.results import load_scores
+    from seggal.zoo.catalogue import load_catalogue
+    from seggal.zoo.state import model_states
+
+    table = model_states(load_catalogue())
+    scores = load_scores().set_index(["method_id", "task", "training_set"])["accuracy"].to_dict()
+    out = []
+    for r in table.to_dict("records"):
+        key = (r["method_id"], r["task"], r["training_set"])
+        out.append({"method": r["method_id"], "task": r["task"], "training_set": r["training_set"],
+                    "source": r["source"], "state": r["state"], "reason": r["reason"], "format": r["format"],
+                    "url": r["url"], "usage_guide": r["usage_guide"],
+                    "size_bytes": None if pd.isna(r["size_bytes"]) else int(r["size_bytes"]),
+                    "sha256": r["sha256"], "notes": r["notes"], "accuracy": scores.get(key)})
+    return out
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from seggal.cli import print_json
+
+    table = rows()
+    if args.json:
+        print_json(table)
+        return 0
+    print(f"{'method':<16}{'task':<31}{'training set':<22}{'source':<12}{'state':<14}reason")
+    for r in table:
+        print(f"{r['method']:<16}{r['task']:<31}{r['training_set']:<22}{r['source']:<12}{r['state']:<14}{r['reason']}")
+    return 0
+
+
+def _bar():
+    """A tqdm bar and the ``(done, total)`` callback that drives it."""
+    from tqdm import tqdm
+
+    bar = tqdm(unit="B", unit_scale=True, leave=False)
+
+    def progress(done: int, total: int | None) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+
+    return bar, progress
+
+
+def run_pull(args: argparse.Namespace) -> int:
+    from seggal.errors import SegGalError
+    from seggal.zoo.catalogue import find_entry, load_catalogue
+    from seggal.zoo.download import pull
+    from seggal.zoo.state import model_states
+
+    table = model_states(load_catalogue())
+    if args.all:
+        if args.method or args.task or args.training_set:
+            raise SegGalError("models pull: give either --all or METHOD --task TASK --train-set SET")
+        entries = [r for r in table.to_dict("records") if r["state"] == "downloadable"]
+    else:
+        if not (args.method and args.task and args.training_set):
+            raise SegGalError("models pull: give METHOD --task TASK --train-set SET (or --all)")
+        entry = find_entry(table, args.method, args.task, args.training_set)
+        if entry["state"] == "unavailable":
+            raise SegGalError(f"{entry['method_id']} / {entry['task']} / {entry['training_set']} is unavailable: "
+                              f"{entry['reason']}")
+        entries = [entry]
+    failed = 0
+    for entry in entries:
+        name = f"{entry['method_id']} / {entry['task']} / {entry['training_set']}"
+        bar, progress = _bar()
+        try:
+            snapshot = pull(entry, source=args.source, progress=progress)
+        except SegGalError as exc:
+            if not args.all:
+                raise
+            print(f"error: {name}: {exc}")
+            failed += 1
+            continue
+        finally:
+            bar.close()
+        print(f"{name}: ready in {snapshot}")
+    return 2 if failed else 0
+
+
+def run_import(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from seggal.errors import SegGalError
+    from seggal.zoo.catalogue import find_entry, load_catalogue
+    from seggal.zoo.download import file_sha256, tree_sha256
+
+    path = Path(args.path)
+    if not path.exists():
+        raise SegGalError(f"{path}: no such file or folder")
+    try:
+        url = find_entry(load_catalogue(), args.method, args.task, args.training_set)["url"]
+    except SegGalError:
+        url = None  # not a catalogue model: imported without a source link
+    try:
+        from seggal.zoo.convert import convert
+    except ImportError:
+        raise SegGalError("this SegGal has no converters yet (seggal.zoo.convert)") from None
+    digest = tree_sha256(path) if path.is_dir() else file_sha256(path)
+    out = convert(path, method=args.method, task=args.task, training_set=args.training_set, out=Path(args.out),
+                  source_url=url, sha256=digest)
+    print(f"{out} (from {path}, SHA-256 {digest})")
+    return 0

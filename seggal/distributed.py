@@ -1,0 +1,388 @@
+"""Scale out on Dask: whole slides in blocks of windows, folders of many images one task each.
+
+**Whole images.** The image's windows are those of the in-process tiler (:func:`seggal.tiling.window_grid`,
+256-pixel windows at 192-pixel steps over the *whole* image). A block is the set of windows whose
+top-left corner falls in one ``block`` x ``block`` square; its task reads the pixels under those windows
+(the block plus the windows' overhang: the overlap comes from the tiler's own grid) from the lazily
+opened file (:class:`seggal.formats.LazyImage`), predicts them with :func:`seggal.tiling.owned_windows`
+and writes each window's owned instances to ``<out>.parts/block_<i>_<j>.npz``. A second, sequential
+pass (:func:`stitch`) places the windows in raster order with :func:`seggal.tiling.place` into a band of
+rows that is flushed to a zarr array, so the result is *the same function* as
+:func:`seggal.tiling.segment_image` — equal labels for any segmenter (the ids even coincide when the
+segmenter is deterministic), ids unique and consecutive 1..n in placement order — and memory stays
+bounded by one block (workers) or one band of rows (the stitch), not by the image.
+
+Cellpose's ``contrib/distributed_segmentation.py`` instead segments overlapping blocks whole and merges
+labels that touch across block faces (a graph of face contacts): cells that merely touch at a face are
+fused and the result depends on the block size. Here the block size changes only the scheduling.
+
+**Folders.** Every image is one task that segments it whole (:func:`segment_file`).
+
+**Checkpoints.** Written outputs are the checkpoints: a restarted job skips images whose output exists
+and blocks whose ``.npz`` exists (each written to a temporary name, then ``os.replace``); the parts folder
+is removed once the final output is written. ``plan.json`` in it records the grid, the source and the
+segmenter; a different plan starts afresh.
+
+**Segmenters.** Tasks carry a picklable recipe (:class:`Recipe`, or any hashable zero-argument callable
+returning a :class:`~seggal.backends.base.Segmenter`); :func:`worker_segmenter` builds it once per worker
+process. GPU workers pick their GPU through :func:`seggal.backends.device.pick_device` (``device=None``).
+
+**Clusters** (:func:`connect`): ``None`` runs in this process, ``"local"`` a ``distributed.LocalCluster``
+of single-threaded worker processes, ``"slurm"`` a ``dask_jobqueue.SLURMCluster`` configured by Dask's
+``jobqueue.slurm`` settings, anything else is a scheduler address to join.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+
+from seggal.errors import SegGalError
+from seggal.formats import LazyImage, is_image_path, is_zarr, open_image, write_labels_ome_zarr, write_labels_tiff
+from seggal.image import ChannelSpec, Image
+from seggal.preprocess import STEP, WINDOW
+from seggal.tiling import Window, owned_windows, place, segment_image, window_grid
+
+#: Default block side in pixels; an image larger than one block is segmented in blocks.
+BLOCK = 4096
+#: A folder of at least this many images goes to a local cluster by default.
+FOLDER_MIN = 64
+#: Marks a channel flag left to its default (suggested from the file's channel names).
+AUTO = "auto"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a worker builds its segmenter: :func:`seggal.backends.build` (method, checkpoint, device, target)."""
+
+    method: str
+    checkpoint: str | None = None
+    device: str | None = None
+    target: str | None = None
+
+    def __call__(self):
+        from seggal.backends import build
+
+        return build(self.method, self.checkpoint or None, device=self.device, target=self.target)
+
+
+_SEGMENTERS: dict = {}
+
+
+def worker_segmenter(recipe: Callable):
+    """The segmenter of ``recipe``, built once per process (each Dask worker loads its model once)."""
+    if recipe not in _SEGMENTERS:
+        _SEGMENTERS[recipe] = recipe()
+    return _SEGMENTERS[recipe]
+
+
+def _read(image: LazyImage, channels: ChannelSpec, box: tuple[int, int, int, int]) -> Image:
+    """The box (y0, y1, x0, x1) of ``image`` as an :class:`Image` of the given channels, packed nuclear first."""
+    order = [c for c in (channels.nuclear, channels.membrane) if c is not None]
+    packed = ChannelSpec(0 if channels.nuclear is not None else None,
+                         (1 if channels.nuclear is not None else 0) if channels.membrane is not None else None)
+    return Image(image.read(*box, order), packed, image.name)
+
+
+# ---------------------------------------------------------------- whole images in blocks
+
+@dataclass(frozen=True)
+class Block:
+    """One task: block (i, j), its windows (of :func:`seggal.tiling.window_grid`) and the pixel box
+    (y0, y1, x0, x1) they cover."""
+
+    i: int
+    j: int
+    windows: tuple[Window, ...]
+    box: tuple[int, int, int, int]
+
+    @property
+    def name(self) -> str:
+        return f"block_{self.i}_{self.j}.npz"
+
+
+def plan_blocks(shape: tuple[int, int], block: int = BLOCK, window: int = WINDOW, step: int = STEP) -> list[Block]:
+    """The blocks of an (H, W) image, in raster order: windows grouped by which ``block`` square holds
+    their top-left corner."""
+    if block < window:
+        raise SegGalError(f"--block {block} is smaller than the {window}-pixel window")
+    height, width = shape
+    groups: dict[tuple[int, int], list[Window]] = {}
+    for win in window_grid(height, width, window, step):
+        groups.setdefault((win[0][0] // block, win[1][0] // block), []).append(win)
+    blocks = []
+    for (i, j), wins in sorted(groups.items()):
+        y0, x0 = min(w[0][0] for w in wins), min(w[1][0] for w in wins)
+        y1, x1 = min(height, max(w[0][0] for w in wins) + window), min(width, max(w[1][0] for w in wins) + window)
+        blocks.append(Block(i, j, tuple(wins), (y0, y1, x0, x1)))
+    return blocks
+
+
+def segment_block(recipe: Callable, image: LazyImage, channels: ChannelSpec, block: Block, parts: str,
+                  window: int = WINDOW) -> int:
+    """Predict ``block``'s windows and write their owned instances to ``parts/block.name`` (skipped when
+    it exists). Returns the number of windows predicted (0 when skipped)."""
+    target = Path(parts) / block.name
+    if target.exists():
+        return 0
+    pixels = _read(image, channels, block.box)
+    arrays = {}
+    for y0, x0, labels, scores in owned_windows(worker_segmenter(recipe), pixels, list(block.windows), window,
+                                                origin=(block.box[0], block.box[2])):
+        arrays[f"labels_{y0}_{x0}"] = labels.astype(np.uint16) if len(scores) < 2**16 else labels
+        arrays[f"scores_{y0}_{x0}"] = scores
+    tmp = target.with_name(f".{block.name}.tmp.npz")
+    np.savez_compressed(tmp, **arrays)
+    os.replace(tmp, target)
+    return len(block.windows)
+
+
+def stitch(shape: tuple[int, int], blocks: Sequence[Block], parts: str | Path, out, block: int = BLOCK) -> int:
+    """Place every window's owned instances (read from ``parts``) in raster order into ``out`` (an (H, W)
+    int32 zarr or numpy array, zeros), a band of rows at a time. Returns the number of instances."""
+    height, width = shape
+    by_index = {(b.i, b.j): b for b in blocks}
+    rows: dict[int, list[tuple[Window, Block]]] = {}
+    for b in blocks:
+        for win in b.windows:
+            rows.setdefault(win[0][0], []).append((win, b))
+    chunk = out.chunks[0] if hasattr(out, "chunks") else height
+    band, lo = np.zeros((0, width), np.int32), 0
+    placed = 0
+    opened: dict[tuple[int, int], np.lib.npyio.NpzFile] = {}
+    for y0 in sorted(rows):
+        flush = (y0 // chunk) * chunk  # rows above y0 are final; write whole chunks of them
+        if flush > lo:
+            out[lo:flush] = band[: flush - lo]
+            band, lo = band[flush - lo :], flush
+        need = min(height, y0 + WINDOW) - lo
+        if band.shape[0] < need:
+            band = np.concatenate([band, np.zeros((need - band.shape[0], width), np.int32)])
+        for key in [k for k in opened if k[0] < y0 // block]:
+            opened.pop(key).close()
+        for (wy, (x0, *_)), b in sorted(rows[y0], key=lambda r: r[0][1][0]):
+            key = (b.i, b.j)
+            if key not in opened:
+                opened[key] = np.load(Path(parts) / by_index[key].name, allow_pickle=False)
+            labels = opened[key][f"labels_{y0}_{x0}"].astype(np.int32)
+            scores = opened[key][f"scores_{y0}_{x0}"]
+            region = band[y0 - lo : y0 - lo + labels.shape[0], x0 : x0 + labels.shape[1]]
+            placed += len(place(region, labels, scores, placed))
+    for handle in opened.values():
+        handle.close()
+    out[lo:height] = band[: height - lo]
+    return placed
+
+
+def _plan_record(image: LazyImage, channels: ChannelSpec, recipe, block: int) -> dict:
+    return {"source": image.path, "shape": list(image.shape), "window": WINDOW, "step": STEP, "block": block,
+            "channels": [channels.nuclear, channels.membrane], "segmenter": repr(recipe)}
+
+
+def segment_large(recipe: Callable, image: LazyImage, channels: ChannelSpec, out: str | Path, client=None,
+                  block: int = BLOCK, attrs: dict | None = None) -> int:
+    """Segment ``image`` in blocks (on ``client``'s cluster, or here when ``None``) and write the label
+    image to ``out`` (``.ome.zarr`` / ``.zarr``: an OME-Zarr pyramid like the source's; else a BigTIFF).
+
+    Returns the number of instances. Finished blocks in ``<out>.parts`` are reused (see the module
+    docstring); the folder is removed at the end.
+    """
+    import zarr
+
+    out = Path(out)
+    parts = out.with_name(out.name + ".parts")
+    record = _plan_record(image, channels, recipe, block)
+    plan_file = parts / "plan.json"
+    if parts.exists() and (not plan_file.exists() or json.loads(plan_file.read_text()) != record):
+        shutil.rmtree(parts)  # another job's leftovers: start afresh
+    parts.mkdir(parents=True, exist_ok=True)
+    plan_file.write_text(json.dumps(record))
+    blocks = plan_blocks(image.shape, block)
+    _run_tasks(client, segment_block, [(recipe, image, channels, b, str(parts)) for b in blocks], "block")
+    canvas = zarr.open_array(str(parts / "labels.zarr"), mode="w", shape=image.shape, dtype=np.int32,
+                             chunks=(1024, 1024), fill_value=0)
+    n = stitch(image.shape, blocks, parts, canvas, block)
+    _write_output(out, canvas, image, attrs)
+    shutil.rmtree(parts)
+    return n
+
+
+def _write_output(out: Path, labels, image: LazyImage, attrs: dict | None) -> None:
+    if is_zarr(out):
+        write_labels_ome_zarr(out, labels, like=image, attrs=attrs)
+    else:
+        write_labels_tiff(out, labels, image.pixel_size_um)
+
+
+# ---------------------------------------------------------------- folders: one task per image
+
+def segment_file(recipe: Callable, source: str, out: str, channels: ChannelSpec) -> tuple[str, str]:
+    """Segment one image file whole and write its labels to ``out`` (skipped when it exists).
+
+    Returns ``(status, message)``: ``("done", "N instances")``, ``("skipped", …)`` or ``("failed", reason)``
+    — a bad file never stops the others.
+    """
+    if Path(out).exists():
+        return "skipped", "output exists"
+    try:
+        image = open_image(source)
+        pixels = _read(image, channels, (0, image.shape[0], 0, image.shape[1]))
+        labels = segment_image(worker_segmenter(recipe), pixels).labels
+        _write_output(Path(out), labels, image, None)
+        return "done", f"{int(labels.max())} instances"
+    except Exception as exc:  # every failure is reported per file
+        reason = str(exc) if isinstance(exc, SegGalError) else f"{type(exc).__name__}: {exc}"
+        return "failed", reason
+
+
+def _run_tasks(client, function: Callable, arguments: list[tuple], unit: str) -> list:
+    """``function(*a)`` for every ``a``: on ``client``'s cluster with Dask's progress bar, else here with tqdm."""
+    if client is None:
+        from tqdm import tqdm
+
+        return [function(*a) for a in tqdm(arguments, unit=unit, disable=len(arguments) < 2)]
+    from distributed import progress
+
+    futures = [client.submit(function, *a, pure=False) for a in arguments]
+    progress(futures)
+    print()
+    return client.gather(futures)
+
+
+@contextlib.contextmanager
+def connect(cluster: str | None, workers: int | None = None) -> Iterator:
+    """A ``distributed.Client`` for ``cluster`` (see the module docstring), closed on exit; ``None`` when
+    ``cluster`` is ``None`` (work runs in this process)."""
+    if cluster is None:
+        yield None
+        return
+    from distributed import Client, LocalCluster
+
+    if cluster == "local":
+        n = workers or max(1, min(4, os.cpu_count() or 1))
+        with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None) as lc, \
+                Client(lc) as client:
+            yield client
+    elif cluster == "slurm":
+        try:
+            from dask_jobqueue import SLURMCluster
+        except ImportError as exc:
+            raise SegGalError("--cluster slurm needs dask-jobqueue (pip install dask-jobqueue)") from exc
+        with SLURMCluster() as sc, Client(sc) as client:
+            sc.scale(jobs=workers or 1)
+            yield client
+    else:
+        try:
+            client = Client(cluster, timeout="20s")
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise SegGalError(f"--cluster {cluster}: cannot reach a Dask scheduler there ({exc})") from exc
+        with client:
+            yield client
+
+
+# ---------------------------------------------------------------- the command line's half
+
+def _images(source: Path) -> list[Path]:
+    if source.is_dir() and not is_zarr(source):
+        return sorted(p for p in source.iterdir() if is_image_path(p))
+    return [source]
+
+
+def engine_needed(source: Path, cluster: str | None, block: int = BLOCK) -> bool:
+    """Whether ``segment`` should run through this module rather than the simple in-process loop: a
+    cluster was asked for, a microscope / OME-Zarr input, an image larger than one block, or a folder of
+    at least :data:`FOLDER_MIN` images."""
+    from seggal.io import IMAGE_SUFFIXES
+
+    if cluster not in (None, "none"):
+        return True
+    if not source.exists():
+        return False
+    files = _images(source)
+    if source.is_dir() and not is_zarr(source):
+        return len(files) >= FOLDER_MIN or any(f.suffix.lower() not in IMAGE_SUFFIXES for f in files)
+    if source.suffix.lower() not in IMAGE_SUFFIXES:
+        return True
+    try:
+        image = open_image(source)
+    except SegGalError:
+        return False  # the in-process path reports it
+    return max(image.shape) > block or image.n_channels > 3 or any(image.channel_names)
+
+
+def cli_channels(source: Path, nuclear, membrane) -> tuple[int | None, int | None]:
+    """The command line's channel flags → indices: ``auto`` takes the suggestion from the first image's
+    channel names (:func:`seggal.channel_names.suggest_channels`; nuclear 0, no membrane without names),
+    a name is looked up, an index or ``None`` stays."""
+    from seggal.channel_names import channel_index, suggest_channels
+
+    names: tuple[str, ...] = ()
+    files = _images(source) if source.exists() else []
+    if files and (AUTO in (nuclear, membrane) or isinstance(nuclear, str) or isinstance(membrane, str)):
+        try:
+            names = open_image(files[0]).channel_names
+        except SegGalError:
+            names = ()
+    if AUTO in (nuclear, membrane):
+        suggested = suggest_channels(names) if any(names) else (0, None)
+        if any(names) and suggested != (None, None):
+            shown = [f"{role} {names[i]!r} ({i})" for role, i in zip(("nuclear", "membrane"), suggested) if i is not None]
+            print(f"channels from the file's names: {', '.join(shown)} (set --nuclear-channel / --membrane-channel to change)")
+        nuclear = suggested[0] if nuclear == AUTO else nuclear
+        membrane = suggested[1] if membrane == AUTO else membrane
+        if nuclear is None and membrane is None:
+            nuclear = 0
+    return channel_index(nuclear, names, "nuclear"), channel_index(membrane, names, "membrane")
+
+
+def _output_for(path: Path, folder: Path) -> Path:
+    stem = path.name.split(".")[0]
+    return folder / f"{stem}_labels{'.ome.zarr' if is_zarr(path) else '.tif'}"
+
+
+def run_cli(source: Path, out: Path, recipe: Callable, channels: ChannelSpec, cluster: str | None = None,
+            workers: int | None = None, block: int = BLOCK) -> int:
+    """``python -m seggal segment`` through this module; returns the exit status (2 when an image failed)."""
+    import sys
+
+    here = cluster == "none"  # forced into this process
+    cluster = None if here else cluster
+    files = _images(source)
+    if not files:
+        raise SegGalError(f"{source}: no image files in this folder")
+    single = not source.is_dir() or is_zarr(source)
+    if single:
+        if out.suffix.lower() not in (".tif", ".tiff", ".zarr"):
+            out = _output_for(source, out)
+        image = open_image(source)
+        if max(image.shape) <= block and cluster is None:
+            status, message = segment_file(recipe, str(source), str(out), channels)
+            print(f"{out}: {message}")
+            return 2 if status == "failed" else 0
+        with connect(None if here else cluster or "local", workers) as client:
+            n = segment_large(recipe, image, channels, out, client, block,
+                              attrs={"segmenter": repr(recipe), "source": str(source)})
+        print(f"{out}: {n} instances ({len(plan_blocks(image.shape, block))} blocks)")
+        return 0
+    if out.suffix.lower() in (".tif", ".tiff", ".zarr"):
+        raise SegGalError(f"--out {out}: a folder of images needs an output folder")
+    out.mkdir(parents=True, exist_ok=True)
+    if cluster is None and len(files) >= FOLDER_MIN:
+        cluster = "local"
+    with connect(cluster, workers) as client:
+        results = _run_tasks(client, segment_file,
+                             [(recipe, str(f), str(_output_for(f, out)), channels) for f in files], "image")
+    failed = [(f, message) for f, (status, message) in zip(files, results) if status == "failed"]
+    counts = {s: sum(r[0] == s for r in results) for s in ("done", "skipped", "failed")}
+    print(f"{counts['done']} segmented, {counts['skipped']} skipped (output exists), {counts['failed']} failed")
+    for f, message in failed:
+        print(f"error: {f.name}: {message}", file=sys.stderr)
+    return 2 if failed else 0
+

@@ -1,0 +1,133 @@
+"""The catalogue of published models: ``results/published/models.csv`` (provenance in ``results/README.md``).
+
+One row per model SegGal can fetch: the paper's 138 (``source`` = ``paper``, keyed exactly as
+``results/published/scores.csv``: task, method_id, training_set) and the generalists offered beside them
+(``source`` = ``generalist``; their ``training_set`` is the generalist's own name, e.g. ``cyto3``, so their
+keys never collide with the paper's).
+
+============== ===================================================================================
+column         meaning
+============== ===================================================================================
+task …         task, dataset, modality, target, input_channels, training_set, method_id, method as in
+               the scores table
+source         ``paper`` or ``generalist`` (not from the paper)
+format         the file format of the source (:data:`FORMATS`)
+drive_kind     ``file`` or ``folder`` for a Google Drive link, empty for a plain URL
+drive_id       the Drive file or folder id (paper rows)
+url            the link as published
+usage_guide    the authors' (or package's) instructions for the method
+size_bytes     size of the download when known, else empty
+sha256         SHA-256 of the download when known (checked on pull), else empty
+notes          caveats (e.g. a Drive link two rows share)
+============== ===================================================================================
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from seggal.errors import SegGalError
+from seggal.methods import get_method
+from seggal.results import RESULTS_DIR, load_scores
+from seggal.tasks import get_task, training_sets
+
+PUBLISHED_MODELS = RESULTS_DIR / "published" / "models.csv"
+KEY = ("method_id", "task", "training_set")
+COLUMNS = (
+    "task", "dataset", "modality", "target", "input_channels", "training_set", "method_id", "method", "source",
+    "format", "drive_kind", "drive_id", "url", "usage_guide", "size_bytes", "sha256", "notes",
+)
+SOURCES = ("paper", "generalist")
+#: File formats of the sources, by the package that wrote them.
+FORMATS = {
+    "mmdet2": "MMDetection 2.28 checkpoint (.pth: meta + state_dict)",
+    "cellpose2": "Cellpose 2 model file (the benchmark's Cellpose_BM fork)",
+    "cellpose3": "Cellpose 3 model file",
+    "stardist": "StarDist model folder (config.json, thresholds.json, Keras .h5 weights)",
+    "sam": "Segment Anything checkpoint (.pth state dict)",
+    "micro-sam": "micro-sam checkpoint (.pt: SAM state dict + decoder state)",
+    "detectron2": "detectron2 checkpoint (.pth / .pkl)",
+    "deepcell": "deepcell-tf Keras weights",
+}
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_DRIVE_ID = re.compile(r"[-\w]{20,}")
+
+
+def _bad(path: Path, line: int, column: str, message: str) -> SegGalError:
+    return SegGalError(f"{path}, line {line}, column {column!r}: {message}")
+
+
+def load_catalogue(path: str | Path | None = None) -> pd.DataFrame:
+    """Read and validate the models table (default :data:`PUBLISHED_MODELS`) → DataFrame of :data:`COLUMNS`
+    (all str; ``size_bytes`` an Int64 column, <NA> when unknown).
+
+    Checks the schema, each row's task / method / training set (paper rows: a training set of the task;
+    generalist rows: a name that is not one), the Drive columns, SHA-256 and size, unique keys, and that the
+    paper rows' keys are exactly those of the published scores table. Problems raise :class:`SegGalError`
+    naming the file, line (header = 1) and column.
+    """
+    path = Path(path) if path is not None else PUBLISHED_MODELS
+    if not path.is_file():
+        raise SegGalError(f"{path}: models table not found")
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    missing = [c for c in COLUMNS if c not in table.columns]
+    if missing:
+        raise _bad(path, 1, missing[0], f"column is missing (needed: {', '.join(COLUMNS)})")
+    table = table[list(COLUMNS)]
+    seen: dict[tuple, int] = {}
+    for i, row in enumerate(table.to_dict("records")):
+        line = i + 2
+        try:
+            task = get_task(row["task"])
+            method = get_method(row["method_id"])
+        except SegGalError as exc:
+            raise _bad(path, line, "task/method_id", str(exc)) from None
+        parts = (task.dataset, task.modality, task.target, task.input_channels)
+        if parts != (row["dataset"], row["modality"], row["target"], row["input_channels"]):
+            raise _bad(path, line, "dataset", f"dataset/modality/target/input_channels do not match task {task.id}")
+        if get_method(row["method"]) is not method:
+            raise _bad(path, line, "method", f"{row['method']!r} is not {method.id}")
+        if row["source"] not in SOURCES:
+            raise _bad(path, line, "source", f"{row['source']!r} is not one of {', '.join(SOURCES)}")
+        if (row["training_set"] in training_sets(task)) != (row["source"] == "paper"):
+            raise _bad(path, line, "training_set", f"{row['training_set']!r}: paper rows name a training set of the "
+                                                   "task, generalist rows their own model name")
+        if row["format"] not in FORMATS:
+            raise _bad(path, line, "format", f"{row['format']!r} is not one of {', '.join(FORMATS)}")
+        if row["drive_kind"] not in ("", "file", "folder") or bool(row["drive_kind"]) != bool(row["drive_id"]):
+            raise _bad(path, line, "drive_kind", "must be 'file' or 'folder' together with a drive_id, or both empty")
+        if row["drive_id"] and not (_DRIVE_ID.fullmatch(row["drive_id"]) and row["drive_id"] in row["url"]):
+            raise _bad(path, line, "drive_id", f"{row['drive_id']!r} is not a Drive id of the row's url")
+        if not row["url"].startswith("https://"):
+            raise _bad(path, line, "url", f"{row['url']!r} is not an https link")
+        if row["sha256"] and not _SHA256.fullmatch(row["sha256"]):
+            raise _bad(path, line, "sha256", f"{row['sha256']!r} is not 64 lower-case hex digits")
+        if row["size_bytes"] and not row["size_bytes"].isdigit():
+            raise _bad(path, line, "size_bytes", f"{row['size_bytes']!r} is not a number of bytes")
+        key = (method.id, task.id, row["training_set"])
+        if key in seen:
+            raise _bad(path, line, "training_set", f"{key} repeats line {seen[key]}")
+        seen[key] = line
+    table["size_bytes"] = pd.array([int(s) if s else None for s in table["size_bytes"]], dtype="Int64")
+    scores = load_scores()
+    paper = {k for k, s in seen.items() if table.loc[s - 2, "source"] == "paper"}
+    published = set(zip(scores["method_id"], scores["task"], scores["training_set"]))
+    if paper != published:
+        extra, lacking = sorted(paper - published), sorted(published - paper)
+        raise SegGalError(f"{path}: paper rows do not match the published scores "
+                          f"(not in scores: {extra[:3]}; without a model row: {lacking[:3]})")
+    return table
+
+
+def find_entry(table: pd.DataFrame, method: str, task: str, training_set: str) -> dict:
+    """The catalogue row of one model → dict; :class:`SegGalError` listing what exists for the method otherwise."""
+    method_id, task_id = get_method(method).id, get_task(task).id
+    hit = table[(table["method_id"] == method_id) & (table["task"] == task_id) & (table["training_set"] == training_set)]
+    if hit.empty:
+        known = table[(table["method_id"] == method_id) & (table["task"] == task_id)]["training_set"].tolist()
+        raise SegGalError(f"no published {method_id} model for task {task_id} trained on {training_set!r}"
+                          + (f"; known: {', '.join(known)}" if known else "; none is published for that task"))
+    return hit.iloc[0].to_dict()

@@ -1,0 +1,289 @@
+"""Pulling models against a real HTTP server on 127.0.0.1 (Range requests, cut connections, a fake Hub)."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import json
+import re
+import threading
+from pathlib import Path
+
+import pytest
+import torch
+
+from seggal.errors import SegGalError
+from seggal.hub import repo_id
+from seggal.zoo import download
+from seggal.zoo.download import (cached_snapshot, drive_url, fetch_file, install_snapshot, pull, source_url)
+
+PAYLOAD = bytes(range(256)) * 6000  # 1.5 MB: three of gdown's 512 KiB chunks
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+class Server(http.server.ThreadingHTTPServer):
+    """Serves ``files`` (path → bytes) with Range support; ``cut`` paths drop the connection mid-file on their
+    first full request, ``short`` paths always announce the full length but send half."""
+
+    daemon_threads = True
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.files: dict[str, bytes] = {}
+        self.cut: set[str] = set()
+        self.short: set[str] = set()
+        self.requests: list[tuple[str, str, str | None]] = []  # (method, path, Range header)
+        self.hub: dict[str, dict[str, bytes]] = {}  # repo → files
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def do_HEAD(self):
+        self._serve(body=False)
+
+    def do_GET(self):
+        self._serve(body=True)
+
+    def _serve(self, body: bool):
+        server: Server = self.server
+        server.requests.append((self.command, self.path, self.headers.get("Range")))
+        match = re.fullmatch(r"/api/models/([^/]+/[^/]+)/revision/([^/?]+).*", self.path)
+        if match and match[1] in server.hub:
+            info = {"id": match[1], "sha": COMMIT, "siblings": [{"rfilename": f} for f in server.hub[match[1]]]}
+            return self._send(200, json.dumps(info).encode(), {"Content-Type": "application/json"}, body)
+        match = re.fullmatch(r"/api/models/([^/]+/[^/]+)/tree/([^/?]+).*", self.path)
+        if match and match[1] in server.hub:
+            tree = [{"type": "file", "path": f, "size": len(d), "oid": hashlib.sha1(d).hexdigest()}
+                    for f, d in server.hub[match[1]].items()]
+            return self._send(200, json.dumps(tree).encode(), {"Content-Type": "application/json"}, body)
+        match = re.fullmatch(r"/([^/]+/[^/]+)/resolve/([^/]+)/(.+)", self.path)
+        if match and match[1] in server.hub and match[3] in server.hub[match[1]]:
+            data = server.hub[match[1]][match[3]]
+            return self._send(200, data, {"X-Repo-Commit": COMMIT, "ETag": f'"{hashlib.sha256(data).hexdigest()}"'}, body)
+        data = server.files.get(self.path)
+        if data is None:
+            return self._send(404, b"not found", {}, body)
+        start = 0
+        match = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range") or "")
+        if match:
+            start = int(match[1])
+            headers = {"Content-Range": f"bytes {start}-{len(data) - 1}/{len(data)}"}
+            status = 206
+        else:
+            headers, status = {}, 200
+        part = data[start:]
+        headers |= {"Content-Length": str(len(part)), "Accept-Ranges": "bytes", "ETag": '"v1"',
+                    "Content-Type": "application/octet-stream"}
+        self.send_response(status)
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.end_headers()
+        if not body:
+            return
+        if self.path in server.short or (self.path in server.cut and not match):
+            server.cut.discard(self.path)
+            self.wfile.write(part[: len(part) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        self.wfile.write(part)
+
+    def _send(self, status, data, headers, body):
+        self.send_response(status)
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if body:
+            self.wfile.write(data)
+
+
+@pytest.fixture()
+def server():
+    srv = Server()
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+@pytest.fixture(autouse=True)
+def caches(tmp_path, monkeypatch):
+    """Private staging folder and Hugging Face cache; few retries so failures stay fast."""
+    monkeypatch.setenv("SEGGAL_CACHE", str(tmp_path / "seggal"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setattr(download, "RETRIES", 2)
+    return tmp_path / "hf"
+
+
+def _entry(url: str, fmt: str = "sam", sha256: str = "") -> dict:
+    return {"method_id": "sam", "task": "tissuenet-nuclei-dual", "training_set": "vit_b", "format": fmt,
+            "drive_kind": "", "drive_id": "", "url": url, "sha256": sha256}
+
+
+def _cache_files(cache: Path) -> list[Path]:
+    return [p for p in cache.rglob("*") if p.is_file()] if cache.exists() else []
+
+
+def test_progress_is_reported_and_a_cut_connection_resumes(server, tmp_path):
+    server.files["/w.bin"] = PAYLOAD
+    server.cut.add("/w.bin")
+    seen = []
+    fetched = fetch_file(f"{server.url}/w.bin", tmp_path / "dl", sha256=hashlib.sha256(PAYLOAD).hexdigest(),
+                         progress=lambda done, total: seen.append((done, total)))
+    assert fetched.path.read_bytes() == PAYLOAD
+    assert fetched.sha256 == hashlib.sha256(PAYLOAD).hexdigest()
+    assert seen[-1] == (len(PAYLOAD), len(PAYLOAD))
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+    ranges = [r for m, p, r in server.requests if p == "/w.bin" and r]
+    assert ranges and int(ranges[0][6:-1]) > 0  # the second request continued where the cut left off
+
+
+def test_a_partial_file_from_an_earlier_run_is_resumed(server, tmp_path):
+    server.files["/w.bin"] = PAYLOAD
+    server.short.add("/w.bin")
+    with pytest.raises(SegGalError, match="resumes it"):
+        fetch_file(f"{server.url}/w.bin", tmp_path / "dl")
+    partial = list((tmp_path / "dl").glob("*.part"))
+    size = partial[0].stat().st_size
+    assert len(partial) == 1 and 0 < size < len(PAYLOAD)
+    server.short.clear()
+    server.requests.clear()
+    fetched = fetch_file(f"{server.url}/w.bin", tmp_path / "dl", sha256=hashlib.sha256(PAYLOAD).hexdigest())
+    assert fetched.path.read_bytes() == PAYLOAD
+    assert f"bytes={size}-" in [r for _, _, r in server.requests]
+    assert not partial[0].exists()
+
+
+def test_truncated_or_corrupt_files_leave_the_cache_empty(server, caches):
+    server.files["/short.pth"] = PAYLOAD
+    server.short.add("/short.pth")
+    with pytest.raises(SegGalError, match="failed"):
+        pull(_entry(f"{server.url}/short.pth"), source="paper")
+    assert _cache_files(caches) == []
+    server.files["/bad.pth"] = PAYLOAD[:1000]  # complete as HTTP goes, not the published file
+    with pytest.raises(SegGalError, match="SHA-256"):
+        pull(_entry(f"{server.url}/bad.pth", sha256=hashlib.sha256(PAYLOAD).hexdigest()), source="paper")
+    assert _cache_files(caches) == []
+    with pytest.raises(SegGalError, match="not a readable torch file"):  # no published hash: torch catches it
+        pull(_entry(f"{server.url}/bad.pth"), source="paper")
+    assert _cache_files(caches) == []
+
+
+class RunsCode:
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_a_pickle_that_would_run_code_is_refused(server, tmp_path, caches):
+    marker = tmp_path / "code-ran"
+    evil = tmp_path / "evil.pth"
+    torch.save({"model": RunsCode(marker)}, evil)
+    server.files["/evil.pth"] = evil.read_bytes()
+    with pytest.raises(SegGalError, match="refused"):
+        pull(_entry(f"{server.url}/evil.pth"), source="paper")
+    assert not marker.exists()
+    assert _cache_files(caches) == []
+    assert not any(p.is_file() for p in download.downloads_dir().rglob("*"))
+
+
+def test_drive_urls_and_the_configurable_base(server, monkeypatch, tmp_path):
+    from gdown.parse_url import parse_url
+
+    monkeypatch.delenv(download.DRIVE_URL_ENV, raising=False)
+    assert parse_url(drive_url("file", "1KcwbXTh1y1qwnDKGP-RJy8N2E5dpRBU3")) == ("1KcwbXTh1y1qwnDKGP-RJy8N2E5dpRBU3", True)
+    assert drive_url("folder", "16koFHQTZE5HhV0QB3ULKLOFKtG7Pzyl5") == \
+        "https://drive.google.com/drive/folders/16koFHQTZE5HhV0QB3ULKLOFKtG7Pzyl5"
+    monkeypatch.setenv(download.DRIVE_URL_ENV, server.url)
+    server.files["/uc?id=1KcwbXTh1y1qwnDKGP-RJy8N2E5dpRBU3"] = PAYLOAD
+    entry = _entry("https://drive.google.com/file/d/1KcwbXTh1y1qwnDKGP-RJy8N2E5dpRBU3/view") | {
+        "drive_kind": "file", "drive_id": "1KcwbXTh1y1qwnDKGP-RJy8N2E5dpRBU3"}
+    url = source_url(entry)
+    assert url == f"{server.url}/uc?id=1KcwbXTh1y1qwnDKGP-RJy8N2E5dpRBU3"
+    assert fetch_file(url, tmp_path / "dl").path.read_bytes() == PAYLOAD
+
+
+def test_no_network_says_so_and_how_to_import(caches):
+    with pytest.raises(SegGalError, match=r"needs a network: cannot connect to http://127.0.0.1:9/w.pth.*models import"):
+        pull(_entry("http://127.0.0.1:9/w.pth"), source="paper")
+    assert _cache_files(caches) == []
+
+
+def _checkpoint(folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text('{"format": 1}')
+    (folder / "model.safetensors").write_bytes(PAYLOAD[:4096])
+    return folder
+
+
+def test_installed_snapshots_serve_offline_through_huggingface_hub(tmp_path, caches):
+    from huggingface_hub import scan_cache_dir
+
+    src = _checkpoint(tmp_path / "ckpt")
+    snapshot = install_snapshot(src, "seggal/x")
+    assert cached_snapshot("seggal/x") == snapshot
+    assert (snapshot / "model.safetensors").read_bytes() == PAYLOAD[:4096]
+    info = scan_cache_dir(caches)
+    assert info.warnings == []
+    [repo] = info.repos
+    assert repo.repo_id == "seggal/x" and [r.refs for r in repo.revisions] == [frozenset({"main"})]
+    assert install_snapshot(src, "seggal/x") == snapshot  # same content: same revision, nothing rewritten
+
+
+def test_state_turns_ready_once_cached(tmp_path):
+    from seggal.zoo.catalogue import load_catalogue
+    from seggal.zoo.state import model_states
+
+    table = load_catalogue()
+    key = ("cellpose", "livecell-wholecell", "livecell_cp3")
+    rows = table[(table["method_id"] == key[0]) & (table["task"] == key[1]) & (table["training_set"] == key[2])]
+    assert model_states(rows)["state"].item() != "ready"
+    install_snapshot(_checkpoint(tmp_path / "ckpt"), repo_id(*key))
+    assert model_states(rows)["state"].item() == "ready"
+
+
+def test_pull_prefers_the_hub_mirror(server, monkeypatch, caches):
+    entry = _entry("https://unused.invalid/w.pth")
+    repo = repo_id(entry["method_id"], entry["task"], entry["training_set"])
+    server.hub[repo] = {"config.json": b'{"format": 1}', "model.safetensors": PAYLOAD[:4096]}
+    monkeypatch.setenv("HF_ENDPOINT", server.url)
+    snapshot = pull(entry)
+    assert snapshot.name == COMMIT
+    assert (snapshot / "model.safetensors").read_bytes() == PAYLOAD[:4096]
+    assert cached_snapshot(repo) == snapshot
+    staging = download.downloads_dir() / "hub"
+    assert not [p for p in staging.rglob("*") if p.is_file() and p.name != "CACHEDIR.TAG"]  # staging emptied
+    del server.hub[repo]
+    with pytest.raises(SegGalError, match="Hub"):
+        pull(entry, source="hub")
+
+
+def test_cli_lists_and_refuses_clearly(capsys, tmp_path):
+    from seggal.cli import main
+
+    assert main(["models", "list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert len(listed) == 161
+    assert {"method", "task", "training_set", "source", "state", "reason"} <= set(listed[0])
+    assert {r["source"] for r in listed} == {"paper", "generalist"}
+    assert all(r["reason"] for r in listed if r["state"] == "unavailable")
+    mesmer = next(r for r in listed if r["method"] == "mesmer")
+    assert mesmer["state"] == "unavailable" and "deepcell" in mesmer["reason"]
+    assert main(["models", "pull", "mesmer", "--task", "nuclei-dual", "--train-set", "All"]) == 2
+    assert capsys.readouterr().err.startswith("error: mesmer / tissuenet-nuclei-dual / All is unavailable")
+    assert main(["models", "pull", "--all", "--task", "nuclei-dual"]) == 2
+    assert main(["models", "import", str(tmp_path / "missing.pth"), "--method", "sam", "--task", "nuclei-dual",
+                 "--train-set", "All", "--out", str(tmp_path / "out")]) == 2
+    assert "no such file or folder" in capsys.readouterr().err
