@@ -100,6 +100,9 @@ BACKEND_SCHEMA = {
         "in_channels": {"enum": [1, 2]},
         "mmdet_version": {"type": "string"},
         "rfsearch": {"type": ["object", "null"]},
+        "normalisation": {"type": ["object", "null"], "required": ["mean", "std"],
+                          "properties": {"mean": {"type": "array", "items": {"type": "number"}, "minItems": 1},
+                                         "std": {"type": "array", "items": {"type": "number"}, "minItems": 1}}},
         "epochs_done": _COUNT,
         "iterations_done": _COUNT,
         "loss_scale": {"type": ["object", "null"]},
@@ -267,7 +270,8 @@ class MMDetSegmenter(Segmenter):
     #: iterations; Mask2Former's step decay); set False for runs of a few steps
     iteration_schedules = True
 
-    def __init__(self, method: Method, in_channels: int, device: str, rf_state: dict | None = None):
+    def __init__(self, method: Method, in_channels: int, device: str, rf_state: dict | None = None,
+                 normalisation: dict | None = None):
         import torch
         from mmdet.registry import MODELS
         from mmdet.utils import register_all_modules
@@ -282,6 +286,11 @@ class MMDetSegmenter(Segmenter):
         self.device = device
         self.config = load_config(self.config_name)
         model_cfg = adapt_model_config(self.config.model.to_dict(), in_channels)
+        #: {"mean": [m], "std": [s]} on the [0, 255] input scale replacing INPUT_MEAN / INPUT_STD: the
+        #: normalisation a converted checkpoint was trained with (seggal.zoo.formats.mmdet2)
+        self.normalisation = normalisation
+        if normalisation:
+            model_cfg["data_preprocessor"].update(mean=list(normalisation["mean"]), std=list(normalisation["std"]))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
             self.model = MODELS.build(ConfigDict(model_cfg))
@@ -473,7 +482,7 @@ class MMDetSegmenter(Segmenter):
             self.loss_scale = self._optim.loss_scaler.state_dict()
         meta = {"backend": "mmdet", "method": self.method_id, "config": self.config_name,
                 "in_channels": self.in_channels, "mmdet_version": mmdet.__version__,
-                "rfsearch": self._rf_state(), "epochs_done": self.epochs_done,
+                "rfsearch": self._rf_state(), "normalisation": self.normalisation, "epochs_done": self.epochs_done,
                 "iterations_done": self.iterations_done, "loss_scale": self.loss_scale}
         write_backend_meta(folder, meta)
 
@@ -510,7 +519,8 @@ def build(method: Method | str, checkpoint: str | Path | None = None, device: st
         raise SegGalError(f"MMDetection checkpoint {folder} was trained from config {meta['config']!r}; "
                           f"this SegGal uses {method.options['config']!r}")
     state = load_weights(folder, "pt", device)
-    segmenter = MMDetSegmenter(method, int(meta["in_channels"]), device, rf_state=meta.get("rfsearch"))
+    segmenter = MMDetSegmenter(method, int(meta["in_channels"]), device, rf_state=meta.get("rfsearch"),
+                               normalisation=meta.get("normalisation"))
     weights = folder / WEIGHTS_FILE
     result = segmenter.model.load_state_dict(state, strict=False)
     if result.missing_keys or result.unexpected_keys:

@@ -1,0 +1,146 @@
+"""Convert a published model in its source's own format into a SegGal checkpoint folder.
+
+``convert(path, method=…, task=…, training_set=…, out=…)`` reads ``path`` with the format module of the
+method's backend (:data:`seggal.zoo.formats.MODULES`: the paper's Cellpose 2 files, StarDist model
+folders, the Segment Anything ``.pth``, MMDetection 2.28 checkpoints; detectron2 and deepcell files are
+refused with the reason), never running code from it, and writes ``out``:
+
+    model.safetensors, backend.json   the weights, as the SegGal backend loads them
+    config.json                       method, task, training set and ``preprocessing``, the segmenter's
+                                      typed record (:class:`seggal.preprocess.Preprocessing`) that loaders apply
+    README.md                         the model card, with the published scores of that (method, task,
+                                      training set) from results/published/scores.csv and the provenance:
+                                      source URL, SHA-256 of the original, the paper, and how the paper's own
+                                      test script fed the method (channel order, normalisation, CLAHE,
+                                      windows, thresholds; recorded per format)
+    provenance.json                   the same provenance, machine-readable (``paper_preprocessing``)
+
+The folder is written atomically (a staging folder swapped in), so a failed conversion leaves nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import os
+from pathlib import Path
+
+from seggal.errors import SegGalError
+from seggal.methods import get_method
+from seggal.tasks import check_training_set, get_task
+from seggal.zoo.formats import MODULES, Converted
+
+PAPER = ("Wang Y., Zhao J., Xu H., Han C., Tao Z., Zhao D., Zhou D., Tong G., Liu D., Ji Z., "
+         "A systematic evaluation of computation methods for cell segmentation, bioRxiv (2024)")
+BENCHMARK_REPO = "https://github.com/BoomStarcuc/Cell-Segmentation-Benchmark"
+PROVENANCE_FILE = "provenance.json"
+#: The catalogue's source formats (seggal.zoo.catalogue.FORMATS) this converter reads; the others
+#: (detectron2, deepcell, cellpose3, micro-sam) are refused or not handled yet.
+FORMATS = frozenset({"mmdet2", "cellpose2", "stardist", "sam"})
+
+
+def sha256_of(path: str | os.PathLike) -> str:
+    """SHA-256 (hex) of a file, or of a folder's files (each ``relative path\\0`` + content, in sorted order)."""
+    path = Path(path)
+    digest = hashlib.sha256()
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for file in files:
+        if path.is_dir():
+            digest.update(file.relative_to(path).as_posix().encode() + b"\0")
+        with open(file, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def published_scores(method: str, task: str, training_set: str) -> dict:
+    """The published row of (method, task, training set) → {accuracy, usability, training_hours, source};
+    empty when the paper published no model for it."""
+    import math
+
+    from seggal.results import load_scores
+
+    table = load_scores()
+    row = table[(table["method_id"] == method) & (table["task"] == task) & (table["training_set"] == training_set)]
+    if row.empty:
+        return {}
+    first = row.iloc[0]
+    return {k: (None if isinstance(first[k], float) and math.isnan(first[k]) else first[k])
+            for k in ("accuracy", "usability", "training_hours", "source")}
+
+
+def _card_section(provenance: dict, converted: Converted) -> str:
+    scores = provenance["published"]
+    rows = "\n".join(f"| {k} | {v} |" for k, v in scores.items()) or "| (none published for this slot) | |"
+    notes = "\n".join(f"- {n}" for n in converted.notes)
+    return f"""
+## Provenance (converted by SegGal)
+
+Converted from **{converted.source_format}** — not trained by SegGal.
+
+- Source: {provenance['source_url'] or '(a local file)'}
+- SHA-256 of the original: `{provenance['sha256']}`
+- Paper: {PAPER}; training and test code: {BENCHMARK_REPO}
+{notes}
+
+### Published scores (the paper's SegGal gallery, test split)
+
+| figure | value |
+|---|---|
+{rows}
+
+How the paper's test script fed this model (provenance.json, `paper_preprocessing`):
+
+```json
+{json.dumps(converted.preprocessing, indent=2)}
+```
+"""
+
+
+def _write_checkpoint(out: Path, segmenter, meta: dict, card_section: str, extra: dict[str, bytes]) -> Path:
+    """The one call into the checkpoint writer: atomic; config.json, the model card (the writer's card of
+    ``meta`` followed by ``card_section``) and the ``extra`` files."""
+    from seggal.checkpoint import make_config, write_checkpoint
+    from seggal.model_card import model_card
+
+    card = model_card(make_config(meta)) + card_section
+    return write_checkpoint(out, segmenter, meta, extra={**extra, "README.md": card.encode("utf-8")})
+
+
+def convert(path: str | os.PathLike, *, method: str, task: str, training_set: str, out: str | os.PathLike,
+            source_url: str | None = None, sha256: str | None = None) -> Path:
+    """Convert the published model at ``path`` (file or folder, in its source's format) for ``method`` /
+    ``task`` / ``training_set`` into the SegGal checkpoint folder ``out`` → ``out``.
+
+    ``source_url`` is where it came from; ``sha256`` the original's digest when the downloader computed
+    it (else computed here from ``path``). Raises :class:`SegGalError` for a file of the wrong format, a
+    network that does not fit, a pickle that would run code, or a method whose format cannot be
+    converted (the message says why).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise SegGalError(f"{path}: no such file or folder")
+    spec, task_spec = get_method(method), get_task(task)
+    check_training_set(task_spec.id, training_set, "convert")
+    if spec.backend not in MODULES:
+        raise SegGalError(f"method {spec.id}: SegGal has no converter for its {spec.backend} models")
+    module = importlib.import_module(f"seggal.zoo.formats.{MODULES[spec.backend]}")
+    converted: Converted = module.convert(path, spec, task_spec)
+    provenance = {
+        "source_url": source_url or "",
+        "sha256": sha256 or sha256_of(path),
+        "original_name": path.name,
+        "source_format": converted.source_format,
+        "paper": PAPER,
+        "code": BENCHMARK_REPO,
+        "published": published_scores(spec.id, task_spec.id, training_set),
+        "paper_preprocessing": converted.preprocessing,
+    }
+    meta = {
+        "method": spec.id, "task": task_spec.id, "training_set": training_set,
+        "data": f"{task_spec.dataset} ({training_set}), trained by the paper's authors",
+        "description": f"{spec.name} from the paper's gallery, converted from {converted.source_format}",
+    }
+    extra = {PROVENANCE_FILE: (json.dumps(provenance, indent=2, default=str) + "\n").encode("utf-8")}
+    return _write_checkpoint(Path(out), converted.segmenter, meta, _card_section(provenance, converted), extra)

@@ -1,0 +1,107 @@
+"""StarDist model folders (``config.json``, ``thresholds.json``, Keras 2 ``weights_best.h5``) → SegGal's
+StarDist checkpoint (stardist 0.9 on Keras 3).
+
+The folder is read as StarDist itself reads it — ``Config2D.update_loaded_config`` on config.json, the
+thresholds from thresholds.json, the HDF5 weights with Keras' own legacy-HDF5 loader (h5py; HDF5 holds
+arrays, no code) — into a network built here, then stored as safetensors. The paper's one-channel models
+(``n_channel_in = 1``) are widened to SegGal's two-channel input: the first convolution gets a zero
+kernel for the other channel, placed so that the task's channel (nuclear, or membrane for whole-cell
+input) is the one the original kernel sees; the network then computes what the one-channel one did.
+
+How the paper ran it (``Stardist/stardist_*_test.py``): ``csbdeep.utils.normalize(x, 0, 99.8,
+axis=(0, 1))`` per channel (no clipping) on the preprocessed 256 x 256 windows, then
+``predict_instances(x, n_tiles=model._guess_n_tiles(x))`` with the thresholds in thresholds.json.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from seggal.errors import SegGalError
+from seggal.methods import Method
+from seggal.tasks import Task
+from seggal.zoo.formats import Converted
+
+WEIGHT_NAMES = ("weights_best.h5", "weights_last.h5", "weights_final.h5")
+
+
+def _json(path: Path) -> dict:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SegGalError(f"{path}: not readable JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise SegGalError(f"{path}: expected a JSON object")
+    return value
+
+
+def read_folder(folder: Path) -> tuple[dict, dict, Path]:
+    """(config kwargs, thresholds, weights file) of a StarDist model folder; :class:`SegGalError` naming
+    what is missing."""
+    from seggal.backends.stardist import _quiet_tensorflow
+
+    _quiet_tensorflow()  # the backend's TensorFlow import order (Triton first: the other order segfaults)
+    from stardist.models import Config2D
+
+    if not folder.is_dir():
+        raise SegGalError(f"{folder}: a StarDist model is a folder (config.json, thresholds.json, weights_best.h5)")
+    if not (folder / "config.json").is_file():
+        raise SegGalError(f"{folder}: not a StarDist model folder (no config.json)")
+    weights = next((folder / n for n in WEIGHT_NAMES if (folder / n).is_file()), None)
+    if weights is None:
+        raise SegGalError(f"{folder}: no Keras weights ({', '.join(WEIGHT_NAMES)})")
+    config = Config2D.update_loaded_config(_json(folder / "config.json"))
+    thresholds = _json(folder / "thresholds.json") if (folder / "thresholds.json").is_file() else {}
+    return config, {k: float(v) for k, v in thresholds.items() if k in ("prob", "nms")}, weights
+
+
+def preprocessing(channels: int) -> dict:
+    """The paper's StarDist test settings (module docstring) as config.json's record."""
+    return {
+        "comment": "as the paper's Stardist/stardist_*_test.py scripts ran StarDist 0.8.3",
+        "dataset_preprocessing": {"percentiles": [0.1, 99.9], "clahe": True, "window": 256, "step": 192},
+        "channel_order": ["nuclear", "membrane"] if channels == 2 else ["the task's one channel"],
+        "normalisation": {"method": "csbdeep normalize", "low": 0.0, "high": 99.8, "per_channel": True, "clip": False},
+        "tiling": "model._guess_n_tiles(x)",
+        "source_channels": channels,
+    }
+
+
+def convert(path: Path, method: Method, task: Task) -> Converted:
+    """Read the StarDist model folder ``path`` → a SegGal StarDist segmenter with its weights."""
+    import numpy as np
+
+    from seggal.backends.stardist import from_scratch
+
+    config, thresholds, weights = read_folder(path)
+    channels = int(config.get("n_channel_in", 1))
+    if channels not in (1, 2):
+        raise SegGalError(f"{path}: a {channels}-channel StarDist model; SegGal's StarDist takes 1 or 2 channels")
+    try:
+        source = from_scratch(method.id, **config)
+        source.model.keras_model.load_weights(str(weights))
+    except SegGalError:
+        raise
+    except Exception as exc:  # noqa: BLE001 — a weights file that does not fit its config is bad input
+        raise SegGalError(f"{weights}: does not fit the StarDist network of {path / 'config.json'} "
+                          f"({type(exc).__name__}: {exc})") from None
+    segmenter = source
+    if channels == 1:
+        segmenter = from_scratch(method.id, **{**config, "n_channel_in": 2, "net_input_shape": [None, None, 2]})
+        slot = 0 if task.input_channels == "nuclear" else 1
+        arrays = []
+        for old, new in zip(source.model.keras_model.get_weights(), segmenter.model.keras_model.get_weights()):
+            if old.shape != new.shape:  # the first convolution: (k, k, 1, F) → (k, k, 2, F)
+                wide = np.zeros(new.shape, old.dtype)
+                wide[:, :, slot] = old[:, :, 0]
+                old = wide
+            arrays.append(old)
+        segmenter.model.keras_model.set_weights(arrays)
+    if thresholds:
+        segmenter.model.thresholds = thresholds
+    notes = [f"StarDist model folder ({weights.name}, Keras HDF5), {channels} input channel(s), "
+             f"thresholds {thresholds or 'StarDist defaults'}"]
+    if channels == 1:
+        notes.append("widened to SegGal's two-channel input with a zero kernel for the other channel")
+    return Converted(segmenter, preprocessing(channels), "StarDist model folder (Keras 2 HDF5 weights)", notes)
