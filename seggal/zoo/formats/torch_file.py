@@ -1,45 +1,24 @@
-"""Reading torch files without running code: ``torch.load(weights_only=True)`` only.
-
-``weights_only`` unpickles tensors, containers and plain values and refuses every other global, so a
-pickle that would run code raises instead of running. numpy's scalar and dtype reconstructors are
-allowed besides (MMDetection 2.x checkpoints keep evaluation scores as numpy floats in their meta);
-they rebuild a number, nothing else.
-"""
+"""Shared steps of the torch-file converters: reading the file without running code
+(:func:`seggal.zoo.safe.load_torch`), checking it holds a state dict, and building the segmenter from it."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from seggal.errors import SegGalError
-
-
-def _numpy_globals() -> list:
-    import numpy as np
-
-    try:
-        from numpy._core.multiarray import scalar
-    except ImportError:  # numpy < 2
-        from numpy.core.multiarray import scalar
-    dtypes = [type(np.dtype(t)) for t in ("float64", "float32", "int64", "int32", "bool")]
-    return [scalar, np.dtype, *dtypes]
+from seggal.zoo.safe import load_torch
 
 
 def load(path: str | Path, what: str) -> object:
-    """The object stored in the torch file ``path`` (tensors on the CPU), read with
-    ``weights_only=True``; :class:`SegGalError` naming ``what`` was expected when it is anything else."""
-    import torch
-
+    """The object stored in the torch file ``path`` (tensors on the CPU), read with ``weights_only=True``
+    (:func:`seggal.zoo.safe.load_torch`); :class:`SegGalError` naming ``what`` was expected otherwise."""
     path = Path(path)
     if not path.is_file():
         raise SegGalError(f"{path}: no such file ({what} expected)")
     try:
-        with torch.serialization.safe_globals(_numpy_globals()):
-            return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 — any unreadable file is the user's bad input
-        message = str(exc).strip().splitlines()
-        reason = next((line for line in message if "Unsupported global" in line), message[0] if message else "")
-        raise SegGalError(f"{path}: refused — not {what} readable without running code from the file "
-                          f"(torch.load(weights_only=True): {type(exc).__name__}: {reason[:300]})") from None
+        return load_torch(path)
+    except SegGalError as exc:
+        raise SegGalError(f"{exc} ({what} expected)") from None
 
 
 def state_dict(obj: object, path: Path, what: str) -> dict:
