@@ -108,15 +108,15 @@ def test_cli_lists_every_job_and_writes_a_slurm_script(tmp_path):
 
 
 def test_finished_jobs_are_skipped_and_reported_as_a_run_folder(tmp_path):
-    from seggal import hub
     from seggal.backends import build
+    from seggal.checkpoint import write_checkpoint
     from seggal.data.synthetic import write_tissuenet_npz
     from seggal.runs import load_run
 
     job = grid.Job("cellpose", "tissuenet-nuclei-dual", "All")
     training = {"hours": 0.5, "standardised_hours": grid.standardised_hours(0.5, 8, epochs=10), "batch_size": 8,
                 "epochs": 10, "iterations": None, "n_train_images": 20, "hardware": "CPU test"}
-    hub.write_checkpoint(tmp_path / "ck" / job.name / "best", build("cellpose", device="cpu"),
+    write_checkpoint(tmp_path / "ck" / job.name / "best", build("cellpose", device="cpu"),
                          {"method": job.method, "task": job.task, "training_set": "All", "training": training})
     assert grid.job_state(job, tmp_path / "ck") == "done"
     write_tissuenet_npz(tmp_path / "data" / "tissuenet_v1.1_test.npz", 2, (64, 64), ["Breast", "Colon"], 5)

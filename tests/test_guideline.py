@@ -13,7 +13,7 @@ from seggal.guideline import (
     ACCURACY_MARGIN, ANNOTATIONS, CHANNELS, COMPUTE, FAILING_FRACTION, MODALITIES, PAPER_EXPANSION_PX, TARGETS,
     WEIGHTS, Answers, band, band_css, best_transfer_set, failing_training_sets, match_tissue, recommend,
 )
-from seggal.methods import availability
+from seggal.gallery import runs_here
 from seggal.ranking import figure6_methods, scenario_scores
 from seggal.results import load_scores
 from seggal.tasks import LIVECELL_CELL_TYPES, TASKS, TISSUENET_TISSUES, get_task
@@ -41,7 +41,6 @@ def test_every_combination_of_answers_gives_a_consistent_deterministic_recommend
     figure6 = {t.id: figure6_methods(SCORES, t.id) for t in TASKS}
     single = {t.id: _single(t.id) for t in TASKS}
     failing = {t.id: failing_training_sets(t.id) for t in TASKS}
-    available = {m: availability(m).available for m in SCORES["method_id"].unique()}
     for answers in ALL_ANSWERS:
         rec = recommend(answers)
         assert rec == recommend(answers), answers
@@ -54,7 +53,7 @@ def test_every_combination_of_answers_gives_a_consistent_deterministic_recommend
         assert rec.training_set not in failing[rec.task], answers
         method, checkpoint_task, checkpoint_set = rec.checkpoint.split("/")
         assert (checkpoint_task, method, checkpoint_set) in slots and method == pick.method
-        assert rec.available == available[pick.method]
+        assert rec.available == runs_here(pick.method, rec.task).available  # ready here (seggal.gallery)
         assert rec.fine_tune == (answers.annotations == "same_tissue" and answers.compute != "none")
         assert pick.name in rec.reasons[0] and f"{pick.accuracy:.2f}" in rec.reasons[0]
         assert (rec.approach != "direct") == (rec.postprocess is not None)
@@ -123,7 +122,7 @@ def test_method_rows_carry_the_published_figures_bands_and_the_weighted_score():
         assert m.seggal_score == pytest.approx(w.accuracy * m.accuracy + w.usability * m.usability
                                                + w.training_time * row["scalability"], abs=1e-6)
         assert m.bands == {k: band(k, getattr(m, k)) for k in ("accuracy", "usability", "training_hours")}
-        assert m.available == availability(m.method).available
+        assert m.available == runs_here(m.method, rec.task).available
     centermask2 = next(m for m in rec.methods if m.method == "centermask2")
     assert not centermask2.available and "detectron2" in centermask2.availability_reason
 

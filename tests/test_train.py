@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from seggal import hub
+from seggal import checkpoint, gallery
 from seggal.errors import SegGalError
 from seggal.methods import availability, get_method
 from training import train
@@ -48,14 +48,14 @@ def test_smoke_run_writes_best_and_last_that_reload_to_identical_predictions(met
 
     result = train.train(train.parse_args(["--method", method, "--out", str(tmp_path / "run"), "--epochs", "1",
                                            "--data", data, *SMOKE]))
-    assert hub.is_complete(result.best) and hub.is_complete(result.last)
-    config = hub.read_config(result.last)
+    assert checkpoint.is_complete(result.best) and checkpoint.is_complete(result.last)
+    config = checkpoint.read_config(result.last)
     assert (config["method"], config["task"], config["training_set"]) == (method, "tissuenet-nuclei-dual", "Breast")
     t = config["training"]
     assert (t["epochs"], t["epochs_done"], t["batch_size"], t["n_train_images"]) == (1, 1, 2, 2)
     assert t["hours"] > 0 and t["standardised_hours"] == pytest.approx(t["hours"] * 2 / 8 * 50 / 1)
     val = load_task(data, "nuclei-dual", split="val", training_set="Breast")
-    loaded, _ = hub.load_checkpoint(result.last, device="cpu")
+    loaded, _ = gallery.load_checkpoint(result.last, device="cpu")
     for sample in val:
         a, b = result.segmenter.predict(sample.image), loaded.predict(sample.image)
         np.testing.assert_array_equal(a.labels, b.labels)
@@ -125,9 +125,9 @@ def test_run_killed_with_sigkill_resumes_from_the_last_good_checkpoint(data, tmp
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL
-    hub.recover_dir(out / "last")  # what --resume does first, in case the kill fell inside a swap
+    checkpoint.recover_dir(out / "last")  # what --resume does first, in case the kill fell inside a swap
     before = json.loads(state_file.read_text())
-    assert 1 <= before["epoch"] < 3 and hub.is_complete(out / "last")
+    assert 1 <= before["epoch"] < 3 and checkpoint.is_complete(out / "last")
 
     done = run_cli(*args, "--out", str(out))  # without --resume: refuses to overwrite
     assert done.returncode == 2 and "--resume" in done.stderr
@@ -139,8 +139,8 @@ def test_run_killed_with_sigkill_resumes_from_the_last_good_checkpoint(data, tmp
     assert [h["epoch"] for h in after["history"]] == [1, 2, 3]
     assert after["history"][: before["epoch"]] == before["history"]  # finished epochs were not redone
     assert json.loads((out / "last" / "backend.json").read_text())["epochs_done"] == 3
-    assert hub.read_config(out / "last")["training"]["epochs_done"] == 3
-    assert hub.is_complete(out / "best")
+    assert checkpoint.read_config(out / "last")["training"]["epochs_done"] == 3
+    assert checkpoint.is_complete(out / "best")
     assert sorted(p.name for p in out.iterdir()) == ["best", "last"]  # no staging folders left
 
 
@@ -164,15 +164,15 @@ def test_two_process_ddp_run_keeps_ranks_identical_and_writes_once(tmp_path):
                     "--task", "nuclei-nuclear", "--train-set", "Breast", "--max-iters", "2", "--batch-size", "2",
                     "--device", "cpu", "--out", str(out), port=29517)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
-    t = hub.read_config(out / "last")["training"]
+    t = checkpoint.read_config(out / "last")["training"]
     assert (t["world_size"], t["batch_size"], t["batch_size_per_rank"], t["n_train_images"]) == (2, 2, 1, 3)
     assert t["standardised_hours"] == pytest.approx(t["hours"] * 2 / 8 * 50 / 1)  # T_s uses the global batch
     assert done.stdout.count("epoch 1/1") == 1  # only rank 0 validates and writes
     assert "parameters identical on 2 ranks" in done.stdout
-    assert hub.is_complete(out / "best") and sorted(p.name for p in out.iterdir()) == ["best", "last"]
+    assert checkpoint.is_complete(out / "best") and sorted(p.name for p in out.iterdir()) == ["best", "last"]
     # the digest both ranks agreed on is that of the parameters rank 0 saved
     synced = json.loads((out / "last" / train.STATE_FILE).read_text())["history"][0]["ranks_in_sync"]
-    saved, _ = hub.load_checkpoint(out / "last", device="cpu")
+    saved, _ = gallery.load_checkpoint(out / "last", device="cpu")
     assert synced == {"world_size": 2, "parameters_sha1": train.parameters_digest(saved.optimizer)}
     assert json.loads((out / "last" / "backend.json").read_text())["epochs_done"] == 1
 
