@@ -40,6 +40,7 @@ from __future__ import annotations
 import importlib
 import os
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -48,7 +49,8 @@ import pandas as pd
 from seggal import hub
 from seggal.backends import build
 from seggal.backends.base import Segmenter
-from seggal.checkpoint import SYNTHETIC, is_complete, read_config, resolve_checkpoint
+from seggal.checkpoint import (CARD_FILE, CONFIG_FILE, SYNTHETIC, WEIGHTS_FILE, is_complete, read_config,
+                               resolve_checkpoint)
 from seggal.errors import SegGalError
 from seggal.methods import METHODS, Availability, Method, availability, get_method
 from seggal.provenance import PROJECT_ROOT
@@ -93,6 +95,26 @@ def checkpoints_dir() -> Path:
     return Path(os.environ.get("SEGGAL_CHECKPOINTS", PROJECT_ROOT / "checkpoints"))
 
 
+def _signature(folder: Path) -> tuple | None:
+    """(mtime, size) of the files that make ``folder`` a complete checkpoint; ``None`` when one is missing."""
+    try:
+        return tuple((s.st_mtime_ns, s.st_size) for s in (os.stat(folder / n) for n in (CONFIG_FILE, WEIGHTS_FILE, CARD_FILE)))
+    except OSError:
+        return None
+
+
+@lru_cache(maxsize=256)
+def _checked(folder: str, signature: tuple) -> dict | None:
+    return read_config(folder) if is_complete(folder) else None
+
+
+def complete_config(folder: str | os.PathLike) -> dict | None:
+    """The config of ``folder`` when it is a complete checkpoint (:func:`seggal.checkpoint.is_complete`),
+    else ``None``; remembered until one of its files changes, so listing entries stays cheap."""
+    signature = _signature(Path(folder))
+    return None if signature is None else _checked(str(folder), signature)
+
+
 def embedded_default(method: str | None = None, task: str | None = None) -> Path | None:
     """The model shipped inside the package (:data:`EMBEDDED_DEFAULT`), when it is there and complete
     and (where given) runs ``method`` for ``task``.
@@ -100,9 +122,9 @@ def embedded_default(method: str | None = None, task: str | None = None) -> Path
     ``python -m training.default_model`` puts it there only if it beats the classical baseline on real
     annotated nuclei; its ``comparison.json`` holds both scores.
     """
-    if not is_complete(EMBEDDED_DEFAULT):
+    config = complete_config(EMBEDDED_DEFAULT)
+    if config is None:
         return None
-    config = read_config(EMBEDDED_DEFAULT)
     if method is not None and config["method"] != get_method(method).id:
         return None
     if task is not None and config["task"] != get_task(task).id:
@@ -114,7 +136,7 @@ def find_local(name: str, root: str | os.PathLike | None = None) -> Path | None:
     """The complete local checkpoint of a slot: ``<root>/<name>`` or a training run's ``<root>/<name>/best``."""
     root = Path(root) if root is not None else checkpoints_dir()
     for folder in (root / name, root / name / "best"):
-        if is_complete(folder):
+        if complete_config(folder) is not None:
             return folder
     return None
 
@@ -129,7 +151,7 @@ def _backend(method: Method):
 
 
 def _folder_entry(folder: Path, method: Method, task: Task, source: str) -> Entry:
-    config = read_config(folder)
+    config = complete_config(folder)
     data = config.get("training_data") or config.get("data", "")
     trained = f"synthetic images ({config.get('data')})" if config.get("synthetic") else config["training_set"]
     label = ("SegGal's shipped default" if source == "embedded" else f"local ({folder.name})") + f", trained on {trained}"
@@ -150,8 +172,11 @@ def entries(method: str | Method, task: str | Task, *, local_dir: str | os.PathL
     module = _backend(method)
     found: list[Entry] = []
     sets = (*training_sets(task), SYNTHETIC)
+    root = Path(local_dir) if local_dir is not None else checkpoints_dir()
+    present = set(os.listdir(root)) if root.is_dir() else set()
     for training_set in sets:
-        folder = find_local(hub.repo_name(method.id, task.id, training_set), local_dir)
+        name = hub.repo_name(method.id, task.id, training_set)
+        folder = find_local(name, root) if name in present else None
         if folder is not None:
             found.append(_folder_entry(folder, method, task, "local"))
     shipped = embedded_default(method.id, task.id)
