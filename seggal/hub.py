@@ -154,13 +154,14 @@ def push_checkpoint(folder: str | os.PathLike, repo: str | None = None, tag: str
     :func:`publishable_files` are committed (never the training state); the commit is tagged ``tag``
     (default :func:`content_tag`). A tag the repository already has is never moved: a content tag that
     exists means these files are published already (its commit is returned, nothing is sent); any other
-    existing tag is refused. Hub and network failures are :class:`SegGalError`.
+    existing tag is refused. ``endpoint`` defaults to ``HF_ENDPOINT`` (read now), ``token`` to huggingface_hub's
+    (``HF_TOKEN`` or the stored login). Hub and network failures are :class:`SegGalError`.
     """
     from huggingface_hub import CommitOperationAdd, HfApi
-    from requests import RequestException
+    from huggingface_hub.errors import HfHubHTTPError
 
     plan = plan_push(folder, repo=repo, tag=tag)
-    api = HfApi(endpoint=endpoint, token=token)
+    api = HfApi(endpoint=endpoint or os.environ.get("HF_ENDPOINT") or None, token=token)
     try:
         api.create_repo(plan.repo, private=private, exist_ok=True)
         tags = {t.name: t.target_commit for t in api.list_repo_refs(plan.repo).tags}
@@ -174,7 +175,7 @@ def push_checkpoint(folder: str | os.PathLike, repo: str | None = None, tag: str
             plan.repo, [CommitOperationAdd(rel, str(plan.folder / rel)) for rel in plan.files],
             commit_message=f"SegGal checkpoint: {method} / {task} / {training_set} ({plan.tag})")
         api.create_tag(plan.repo, tag=plan.tag, revision=info.oid)
-    except RequestException as exc:  # HfHubHTTPError is one; also refused connections, timeouts
+    except (OSError, *HfHubHTTPError.__bases__) as exc:  # the HTTP library's errors: answers, refusals, timeouts
         raise SegGalError(f"Hub {api.endpoint}: pushing {plan.folder} to {plan.repo} failed: {exc}") from None
     return info.oid
 
