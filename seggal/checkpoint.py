@@ -9,6 +9,8 @@ A checkpoint is one folder that is also a Hugging Face model repository::
                         (:class:`seggal.preprocess.Preprocessing`), training settings, validation scores,
                         package versions, git commit (:func:`make_config`, schema :data:`CONFIG_SCHEMA`)
     README.md           the model card (:func:`seggal.model_card.model_card`)
+    provenance.json     only in converted published models: source URL, SHA-256 of the original, the paper,
+                        the published scores (:func:`seggal.zoo.convert.convert`)
     training_state*     only in training runs' ``last/`` folders (never pushed)
 
 :func:`write_checkpoint` writes one atomically; :func:`is_complete` checks one (config valid, card present,
@@ -46,6 +48,7 @@ CONFIG_FILE = "config.json"
 CARD_FILE = "README.md"
 WEIGHTS_FILE = "model.safetensors"
 BACKEND_FILE = "backend.json"
+PROVENANCE_FILE = "provenance.json"
 #: Version of the config.json layout; bumped when a field changes meaning.
 CONFIG_FORMAT = 1
 #: Files of a checkpoint folder that only training needs (``training_state*``; not pushed to the Hub).
@@ -310,13 +313,20 @@ def read_backend_meta(folder: str | os.PathLike, backend: str, schema: Mapping |
     return meta
 
 
-def is_complete(folder: str | os.PathLike) -> bool:
-    """True when ``folder`` holds a valid config.json, the model card and well-formed weights."""
+def check_complete(folder: str | os.PathLike) -> dict:
+    """The config of ``folder`` when it holds a valid config.json, the model card and well-formed weights;
+    :class:`SegGalError` naming the first file at fault otherwise."""
     folder = Path(folder)
+    config = read_config(folder)
+    check_file(folder, CARD_FILE)
+    check_weights(folder)
+    return config
+
+
+def is_complete(folder: str | os.PathLike) -> bool:
+    """True when ``folder`` passes :func:`check_complete`."""
     try:
-        read_config(folder)
-        check_file(folder, CARD_FILE)
-        check_weights(folder)
+        check_complete(folder)
     except SegGalError:
         return False
     return True

@@ -204,9 +204,11 @@ print(json.dumps(out))
 
 
 class _StandInHub(http.server.BaseHTTPRequestHandler):
-    """Answers the Hub API calls of create_repo / upload_folder / create_tag and records every request."""
+    """Answers the Hub API calls of create_repo / list_repo_refs / create_commit / create_tag and records every
+    request; ``tags`` (name → commit) are the tags the repository already has."""
 
     requests: list = []
+    tags: dict = {}
 
     def _answer(self):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -223,6 +225,9 @@ class _StandInHub(http.server.BaseHTTPRequestHandler):
             out = {"commitUrl": f"{base}/org/name/commit/{'c' * 40}", "commitOid": "c" * 40}
         elif "/tag/" in self.path:
             out = {}
+        elif self.path.endswith("/refs"):
+            out = {"branches": [], "converts": [], "tags": [{"name": t, "ref": f"refs/tags/{t}", "targetCommit": c}
+                                                          for t, c in self.tags.items()]}
         else:
             self.send_response(404)
             self.send_header("Content-Length", "0")
@@ -247,7 +252,7 @@ def test_push_sends_repo_creation_one_commit_and_a_release_tag(checkpoint, tmp_p
     (folder / "training_state.json").write_text("{}")  # training-only files stay local
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _StandInHub)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    _StandInHub.requests = []
+    _StandInHub.requests, _StandInHub.tags = [], {}
     try:
         commit = hub.push_checkpoint(folder, "lab/cellpose-breast", tag="v1",
                                      endpoint=f"http://127.0.0.1:{server.server_port}", token="hf_test_token")

@@ -56,11 +56,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         server: Server = self.server
         server.requests.append((self.command, self.path, self.headers.get("Range")))
         match = re.fullmatch(r"/api/models/([^/]+/[^/]+)/revision/([^/?]+).*", self.path)
-        if match and match[1] in server.hub:
+        if match and match[1] in server.hub and match[2] in ("main", COMMIT):  # other revisions: 404
             info = {"id": match[1], "sha": COMMIT, "siblings": [{"rfilename": f} for f in server.hub[match[1]]]}
             return self._send(200, json.dumps(info).encode(), {"Content-Type": "application/json"}, body)
         match = re.fullmatch(r"/api/models/([^/]+/[^/]+)/tree/([^/?]+).*", self.path)
-        if match and match[1] in server.hub:
+        if match and match[1] in server.hub and match[2] in ("main", COMMIT):
             tree = [{"type": "file", "path": f, "size": len(d), "oid": hashlib.sha1(d).hexdigest()}
                     for f, d in server.hub[match[1]].items()]
             return self._send(200, json.dumps(tree).encode(), {"Content-Type": "application/json"}, body)
@@ -121,6 +121,7 @@ def caches(tmp_path, monkeypatch):
     """Private staging folder and Hugging Face cache; few retries so failures stay fast."""
     monkeypatch.setenv("SEGGAL_CACHE", str(tmp_path / "seggal"))
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setenv("SEGGAL_HUB_MIRROR", str(tmp_path / "hub_mirror.csv"))  # never the repository's index
     monkeypatch.setattr(download, "RETRIES", 2)
     return tmp_path / "hf"
 
@@ -254,20 +255,46 @@ def test_state_turns_ready_once_cached(tmp_path):
     assert model_states(rows)["state"].item() == "ready"
 
 
-def test_pull_prefers_the_hub_mirror(server, monkeypatch, caches):
+def _pin(index: Path, repo: str, revision: str) -> None:
+    """Write the mirror index as a person would: one row pinning ``repo`` to ``revision``."""
+    method, task, training_set = "sam", "tissuenet-nuclei-dual", "vit_b"
+    index.write_text("method,task,training_set,repo_id,revision,tag\n"
+                     f"{method},{task},{training_set},{repo},{revision},v1\n")
+
+
+def test_pull_prefers_the_hub_mirror_at_the_pinned_revision(server, monkeypatch, caches, tmp_path):
     entry = _entry("https://unused.invalid/w.pth")
     repo = repo_id(entry["method_id"], entry["task"], entry["training_set"])
     server.hub[repo] = {"config.json": b'{"format": 1}', "model.safetensors": PAYLOAD[:4096]}
     monkeypatch.setenv("HF_ENDPOINT", server.url)
+    with pytest.raises(SegGalError, match="unused.invalid"):  # no pinned row: straight to the original
+        pull(entry)
+    assert not any("/api/models/" in p for _, p, _ in server.requests)
+    _pin(tmp_path / "hub_mirror.csv", repo, COMMIT)
     snapshot = pull(entry)
+    asked = [p for _, p, _ in server.requests if repo in p]
+    assert asked and all(COMMIT in p for p in asked)  # every Hub request names the pinned commit, none main
     assert snapshot.name == COMMIT
     assert (snapshot / "model.safetensors").read_bytes() == PAYLOAD[:4096]
-    assert cached_snapshot(repo) == snapshot
+    assert cached_snapshot(repo) == snapshot  # main names the pinned commit: served offline as org/name
     staging = download.downloads_dir() / "hub"
     assert not [p for p in staging.rglob("*") if p.is_file() and p.name != "CACHEDIR.TAG"]  # staging emptied
+    _pin(tmp_path / "hub_mirror.csv", repo, "f" * 40)  # a commit the mirror does not have
+    with pytest.raises(SegGalError, match="Hub"):
+        pull(entry, source="hub")
+    with pytest.raises(SegGalError, match="unused.invalid"):  # falls back to the original source
+        pull(entry)
+    (tmp_path / "hub_mirror.csv").unlink()
+    assert pull(entry, source="hub").name == COMMIT  # --source hub without a pinned row: the mirror's main
     del server.hub[repo]
     with pytest.raises(SegGalError, match="Hub"):
         pull(entry, source="hub")
+
+
+def test_a_malformed_mirror_index_is_named(caches, tmp_path):
+    _pin(tmp_path / "hub_mirror.csv", "seggal/x", "v1")
+    with pytest.raises(SegGalError, match=r"hub_mirror.csv, line 2: revision 'v1' is not a 40-digit commit hash"):
+        pull(_entry("https://unused.invalid/w.pth"))
 
 
 def test_cli_lists_and_refuses_clearly(capsys, tmp_path):

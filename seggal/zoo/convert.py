@@ -26,6 +26,7 @@ import json
 import os
 from pathlib import Path
 
+from seggal.checkpoint import PROVENANCE_FILE
 from seggal.errors import SegGalError
 from seggal.methods import get_method
 from seggal.tasks import check_training_set, get_task
@@ -34,7 +35,6 @@ from seggal.zoo.formats import MODULES, Converted
 PAPER = ("Wang Y., Zhao J., Xu H., Han C., Tao Z., Zhao D., Zhou D., Tong G., Liu D., Ji Z., "
          "A systematic evaluation of computation methods for cell segmentation, bioRxiv (2024)")
 BENCHMARK_REPO = "https://github.com/BoomStarcuc/Cell-Segmentation-Benchmark"
-PROVENANCE_FILE = "provenance.json"
 #: The catalogue's source formats (seggal.zoo.catalogue.FORMATS) this converter reads; the others
 #: (detectron2, deepcell, cellpose3, micro-sam) are refused or not handled yet.
 FORMATS = frozenset({"mmdet2", "cellpose2", "stardist", "sam"})

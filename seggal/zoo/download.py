@@ -1,7 +1,8 @@
 """Download a catalogue model, convert it, and store it in the Hugging Face cache (so it serves offline).
 
-A pull (:func:`pull`) prefers SegGal's Hub mirror (``huggingface_hub``; the converted checkpoint, pinned to a
-revision) and falls back to the original source: Google Drive through ``gdown`` (files and folders) or the
+A pull (:func:`pull`) prefers SegGal's Hub mirror (``huggingface_hub``; the converted checkpoint, pinned to the
+commit the mirror index records for its repository, :func:`seggal.hub.mirror_revision`) and falls back to the
+original source: Google Drive through ``gdown`` (files and folders) or the
 generalists' own URLs. Original files go to a staging folder outside the Hugging Face cache
 (:func:`downloads_dir`), where an interrupted transfer is resumed (HTTP ``Range``, gdown's ``resume``); the
 file's SHA-256 is computed while it arrives, checked against the catalogue when it is known, and recorded in the
@@ -31,7 +32,7 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 from seggal.errors import SegGalError
-from seggal.hub import repo_id
+from seggal.hub import mirror_revision, repo_id
 from seggal.zoo.safe import load_torch
 
 Progress = Callable[[int, "int | None"], None]
@@ -335,10 +336,12 @@ def cached_snapshot(repo: str, revision: str | None = None, cache_dir: Path | No
 
 
 def pull_hub(repo: str, *, revision: str | None = None, cache_dir: Path | None = None) -> Path:
-    """Download SegGal's converted checkpoint ``repo`` from the Hub (``HF_ENDPOINT``) → its cached snapshot.
+    """Download SegGal's converted checkpoint ``repo`` at ``revision`` (default ``main``) from the Hub
+    (``HF_ENDPOINT``) → its cached snapshot.
 
     The download runs into a staging cache in :func:`downloads_dir` (huggingface_hub resumes its own partial
-    files there), and the complete snapshot is then installed with :func:`install_snapshot`.
+    files there), and the complete snapshot is then installed with :func:`install_snapshot`, its ``main`` ref
+    naming the revision pulled (so ``org/name`` serves it offline).
     """
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
@@ -352,7 +355,7 @@ def pull_hub(repo: str, *, revision: str | None = None, cache_dir: Path | None =
                           f"be reached for {repo} ({exc.__class__.__name__})") from None
     except HfHubHTTPError as exc:
         raise SegGalError(f"Hub: {repo}: {exc}") from None
-    snapshot = install_snapshot(folder, repo, revision=folder.name, ref=revision or "main", cache_dir=cache_dir)
+    snapshot = install_snapshot(folder, repo, revision=folder.name, cache_dir=cache_dir)
     for leftover in (_repo_folder(repo, staging), staging / ".locks" / _repo_folder(repo, staging).name):
         shutil.rmtree(leftover, ignore_errors=True)
     return snapshot
@@ -380,17 +383,19 @@ def pull(entry: Mapping, *, source: str | None = None, progress: Progress | None
          cache_dir: Path | None = None) -> Path:
     """Pull one catalogue ``entry`` → its snapshot in the Hugging Face cache.
 
-    ``source`` ``hub`` (SegGal's mirror only), ``paper`` (the original only) or None: the mirror first, the
-    original when the mirror has no such repository or cannot be reached.
+    ``source`` None: the Hub mirror at the commit the mirror index pins for the entry's repository
+    (:func:`seggal.hub.mirror_revision`), else — no pinned row, the Hub unreachable or lacking that commit —
+    the original. ``hub``: the mirror only (the pinned commit, or ``main`` when the index has no row).
+    ``paper``: the original only.
     """
     if source not in (None, *SOURCES):
         raise SegGalError(f"source {source!r} is not one of {', '.join(SOURCES)}")
     repo = repo_id(entry["method_id"], entry["task"], entry["training_set"])
-    if source in (None, "hub"):
+    revision = mirror_revision(repo) if source != "paper" else None
+    if source == "hub" or revision:
         try:
-            return pull_hub(repo, cache_dir=cache_dir)
+            return pull_hub(repo, revision=revision, cache_dir=cache_dir)
         except SegGalError:
             if source == "hub":
                 raise
     return pull_original(entry, progress=progress, cache_dir=cache_dir)
-
