@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from seggal.checkpoint import STATE_PREFIX, check_weights, read_config
+from seggal.checkpoint import STATE_PREFIX, check_weights, hf_cache, read_config
 from seggal.methods import get_method
 from seggal.model_card import slug
 from seggal.tasks import get_task
@@ -63,12 +63,13 @@ def push_checkpoint(folder: str | os.PathLike, repo: str | None = None, tag: str
 
 
 def cached_repos(cache_dir: str | os.PathLike | None = None) -> set[str]:
-    """Ids of the model repositories with at least one revision in the Hugging Face cache."""
+    """Ids of the model repositories with at least one revision in the Hugging Face cache (``cache_dir``,
+    default :func:`seggal.checkpoint.hf_cache`)."""
     from huggingface_hub import scan_cache_dir
     from huggingface_hub.errors import CacheNotFound
 
     try:
-        info = scan_cache_dir(cache_dir)
+        info = scan_cache_dir(cache_dir if cache_dir is not None else hf_cache())
     except CacheNotFound:
         return set()
     return {r.repo_id for r in info.repos if r.repo_type == "model" and r.revisions}

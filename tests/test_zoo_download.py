@@ -242,18 +242,6 @@ def test_installed_snapshots_serve_offline_through_huggingface_hub(tmp_path, cac
     assert install_snapshot(src, "seggal/x") == snapshot  # same content: same revision, nothing rewritten
 
 
-def test_state_turns_ready_once_cached(tmp_path):
-    from seggal.zoo.catalogue import load_catalogue
-    from seggal.zoo.state import model_states
-
-    table = load_catalogue()
-    key = ("cellpose", "livecell-wholecell", "livecell_cp3")
-    rows = table[(table["method_id"] == key[0]) & (table["task"] == key[1]) & (table["training_set"] == key[2])]
-    assert model_states(rows)["state"].item() != "ready"
-    install_snapshot(_checkpoint(tmp_path / "ckpt"), repo_id(*key))
-    assert model_states(rows)["state"].item() == "ready"
-
-
 def test_pull_prefers_the_hub_mirror(server, monkeypatch, caches):
     entry = _entry("https://unused.invalid/w.pth")
     repo = repo_id(entry["method_id"], entry["task"], entry["training_set"])
