@@ -186,9 +186,11 @@ with right:
         else:
             _new_image(example.file_name, to_pixels(example.pixels, example.file_name), 1, example.ground_truth,
                        example.source, (example.nuclear, example.membrane))
-            S["seg_task"] = example.task
-            S["seg_method"] = _default_method(example.task)
-            S.pop("seg_checkpoint", None)
+            chosen = dict(S.get("seg_applied_choice") or ())  # a model picked on the Gallery / Guideline page
+            if not (chosen.get("task") and get_task(chosen["task"]).id == example.task and "seg_method" in S):
+                S["seg_task"] = example.task  # else keep that model: never swap in another silently
+                S["seg_method"] = _default_method(example.task)
+                S.pop("seg_checkpoint", None)
             S["seg_run_requested"] = True
 with left:
     upload_limits = limits(st.get_option("server.maxUploadSize"))

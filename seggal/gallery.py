@@ -326,21 +326,22 @@ def load_checkpoint(reference: str | os.PathLike, device: str | None = None) -> 
     return build(config["method"], folder, device), config
 
 
-def slots(scores: pd.DataFrame | None = None, *, online: bool = False, local_dir: str | os.PathLike | None = None,
-          cache_dir: str | os.PathLike | None = None) -> pd.DataFrame:
+def slots(scores: pd.DataFrame | None = None, *, on_hub: set[str] | None = None,
+          local_dir: str | os.PathLike | None = None, cache_dir: str | os.PathLike | None = None) -> pd.DataFrame:
     """The paper's model slots (one per row of the published scores, 138) with SegGal's checkpoint status.
 
-    Adds columns ``repo_id``, ``local_path`` (str, ``""`` when none), ``local`` / ``cached`` (bool),
-    ``on_hub`` (bool, or None when not checked: ``online=False`` or the Hub unreachable), ``reference``
-    (what loads it here: the local folder, else the cached repository id, else ``""``) and ``status``:
-    ``local``, ``cached``, ``on Hub`` or ``not available``.
+    ``on_hub``: the Hub's repository ids (:func:`seggal.hub.hub_repos`, which needs a network: the caller
+    decides whether and how often to ask), or None when not checked. Adds columns ``repo_id``, ``local_path``
+    (str, ``""`` when none), ``local`` / ``cached`` (bool), ``on_hub`` (bool, or None when not checked),
+    ``reference`` (what loads it here: the local folder, else the cached repository id, else ``""``),
+    ``status`` (``local``, ``cached``, ``on Hub`` or ``not available``) and the catalogue entry's ``state``
+    and ``reason`` (:func:`catalogue`: ready / downloadable / unavailable).
     """
     from seggal.results import load_scores
 
     table = (load_scores() if scores is None else scores).copy()
     org = hub.hub_org()
     cached = hub.cached_repos(cache_dir)
-    on_hub = hub.hub_repos(org) if online else None
     names = [hub.repo_name(m, t, s) for m, t, s in zip(table["method_id"], table["task"], table["training_set"])]
     table["repo_id"] = [f"{org}/{n}" for n in names]
     table["local_path"] = [str(find_local(n, local_dir) or "") for n in names]
@@ -353,4 +354,9 @@ def slots(scores: pd.DataFrame | None = None, *, online: bool = False, local_dir
         "local" if loc else "cached" if cac else "on Hub" if on_hub is not None and rid in on_hub else "not available"
         for loc, cac, rid in zip(table["local"], table["cached"], table["repo_id"])
     ]
+    zoo = {(e.method, e.task, e.training_set): e for e in catalogue(cache_dir=cache_dir) if e.source == "paper"}
+    found = [zoo.get(k) for k in zip(table["method_id"], table["task"], table["training_set"])]
+    table["state"] = ["ready" if loc else e.state if e else "unavailable" for loc, e in zip(table["local"], found)]
+    table["reason"] = ["" if loc else e.reason if e else "not in the model catalogue"
+                       for loc, e in zip(table["local"], found)]
     return table

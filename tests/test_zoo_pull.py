@@ -125,3 +125,31 @@ def test_a_generalist_checkpoint_names_itself_and_claims_no_benchmark_set(tmp_pa
     path.write_text(json.dumps(config | {"training_set": "A172"}))
     with pytest.raises(SegGalError, match="would claim"):
         read_config(folder)
+
+
+def test_the_gallery_page_pulls_a_model_and_segment_runs_the_example_with_it(zoo):
+    from streamlit.testing.v1 import AppTest
+
+    app = str(Path(__file__).resolve().parents[1] / "app.py")
+    at = AppTest.from_file(app, default_timeout=300).run()
+    at.switch_page("pages/gallery.py").run()
+    at.multiselect[0].select(KEY[1]).run()
+    at.multiselect[1].select(KEY[0]).run()
+    at.multiselect[2].select(KEY[2]).run()
+    assert list(at.dataframe[0].value["state"]) == ["downloadable"]
+    assert next(b for b in at.button if b.label == "Open in Segment").disabled  # nothing to open yet
+    next(b for b in at.button if b.label == "Download").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert list(at.dataframe[0].value["state"]) == ["ready"]
+    assert next(b for b in at.button if b.label == "Download").disabled
+    next(b for b in at.button if b.label == "Open in Segment").click().run()
+    assert at.title[0].value == "Segment"
+    reference = gallery.catalogue_entry(*KEY).reference
+    assert at.session_state["seggal_choice"]["checkpoint"] == reference
+    at.switch_page("pages/segment.py").run()  # AppTest stays on the page it was switched to
+    at.selectbox(key="seg_example").set_value("dsb2018-nuclei").run()
+    at.button(key="seg_example_button").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.selectbox(key="seg_method").value == "cellpose"
+    assert at.selectbox(key="seg_checkpoint").value == reference  # the pulled model, not another
+    assert any(m.label == "Cells found" for m in at.metric)
