@@ -5,6 +5,7 @@ import streamlit as st
 from seggal import gallery, hub
 from seggal.errors import SegGalError
 from seggal.tasks import get_task
+from pages.widgets import download_button
 
 st.title("Gallery")
 st.markdown(
@@ -89,21 +90,7 @@ with right:
     st.markdown(f"Paper's weights: **{row['state']}**" + (f" — {row['reason']}" if row["reason"] else "")
                 + (f" · [source]({entry.url})" if entry.url else "")
                 + (f" · [usage guide]({entry.usage_guide})" if entry.usage_guide else ""))
-    if st.button("Download", disabled=row["state"] != "downloadable",
-                 help="download the paper's weights, convert them and keep them in the Hugging Face cache"
-                 if row["state"] == "downloadable" else "only for a downloadable model"):
-        bar = st.progress(0.0, text=f"downloading {entry.label} …")
-
-        def progress(done: int, total: int | None) -> None:
-            bar.progress(min(done / total, 1.0) if total else 0.0, text=f"downloading {entry.label}: {done / 1e6:.1f} MB")
-
-        try:
-            with st.spinner("downloading and converting …"):
-                gallery.pull(entry, progress=progress)
-        except SegGalError as exc:
-            st.error(str(exc))
-        else:
-            st.rerun()
+    download_button(entry, key="gallery_download", here=bool(checkpoint))
     if st.button("Open in Segment", type="primary", disabled=not checkpoint,
                  help="segment an image with this model" if checkpoint else
                  "no checkpoint of this model here yet: download or train it first"):
