@@ -48,10 +48,15 @@ def _segmenter(method: str, task: str, checkpoint: str, device: str, target: str
 
 
 @st.cache_data(ttl=60, show_spinner=False)
+def _ready_entries(method: str, task: str, stamp: tuple) -> tuple[gallery.Entry, ...]:
+    return tuple(e for e in gallery.entries(method, task) if e.ready)
+
+
 def _entries(method: str, task: str) -> tuple[gallery.Entry, ...]:
     """The gallery's ready entries for ``method`` and ``task`` (:func:`seggal.gallery.entries`: what runs
-    here, offline), the default first. No user data."""
-    return tuple(e for e in gallery.entries(method, task) if e.ready)
+    here, offline), the default first; cached until the checkpoint folders change (a pull, a training run:
+    :func:`seggal.gallery.stamp`). No user data."""
+    return _ready_entries(method, task, gallery.stamp())
 
 
 def _checkpoints(method: str, task: str) -> dict[str, str]:

@@ -56,7 +56,7 @@ import pandas as pd
 from seggal import hub
 from seggal.backends import build
 from seggal.backends.base import Segmenter
-from seggal.checkpoint import SYNTHETIC, is_complete, read_config, resolve_checkpoint
+from seggal.checkpoint import SYNTHETIC, hf_cache, is_complete, read_config, resolve_checkpoint
 from seggal.errors import SegGalError
 from seggal.methods import METHODS, Availability, Method, availability, get_method
 from seggal.provenance import PROJECT_ROOT
@@ -110,6 +110,14 @@ class Entry:
 def checkpoints_dir() -> Path:
     """The local checkpoint folder (``SEGGAL_CHECKPOINTS``, default ``<project>/checkpoints``)."""
     return Path(os.environ.get("SEGGAL_CHECKPOINTS", PROJECT_ROOT / "checkpoints"))
+
+
+def stamp() -> tuple:
+    """What the entries' readiness depends on, cheaply: the local checkpoint folder and the Hugging Face cache,
+    each as (path, modification time in ns or 0). A pull or a new local checkpoint changes it (a key for
+    caches of :func:`entries`)."""
+    folders = (checkpoints_dir(), hf_cache())
+    return tuple((str(p), p.stat().st_mtime_ns if p.is_dir() else 0) for p in folders)
 
 
 def embedded_default(method: str | None = None, task: str | None = None) -> Path | None:
