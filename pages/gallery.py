@@ -3,9 +3,9 @@
 import streamlit as st
 
 from seggal import gallery, hub
-from seggal.checkpoint import resolve_checkpoint
 from seggal.errors import SegGalError
 from seggal.tasks import get_task
+from pages.widgets import download_button
 
 st.title("Gallery")
 st.markdown(
@@ -15,14 +15,27 @@ st.markdown(
     f"**on Hub** (organisation `{hub.hub_org()}`, set with `SEGGAL_HUB_ORG`)."
 )
 
-online = st.toggle("Check the Hugging Face Hub (needs a network connection)", value=False)
+
+
+@st.cache_data(ttl=600, show_spinner=False)
+def hub_listing(org: str) -> set[str] | None:
+    """The Hub's repositories of ``org`` (None when unreachable), asked at most every 10 minutes."""
+    return hub.hub_repos(org)
+
+
+online = st.toggle("Check the Hugging Face Hub (needs a network connection)", value=False,
+                   help="lists the organisation's repositories on the Hub; the answer is kept for 10 minutes")
+on_hub = None
+if online:
+    with st.spinner(f"Checking the Hugging Face Hub for `{hub.hub_org()}`'s repositories (up to 20 s offline) …"):
+        on_hub = hub_listing(hub.hub_org())
+    if on_hub is None:
+        st.warning("The Hub could not be reached (offline?): showing local and cached checkpoints only.")
 try:
-    slots = gallery.slots(online=online)
+    slots = gallery.slots(on_hub=on_hub)
 except SegGalError as exc:
     st.error(str(exc))
     st.stop()
-if online and slots["on_hub"].isna().all():
-    st.warning("The Hub could not be reached (offline?): showing local and cached checkpoints only.")
 
 labels = {t: get_task(t).label for t in slots["task"].unique()}
 methods = dict(zip(slots["method_id"], slots["method"]))
@@ -42,7 +55,7 @@ st.caption(f"{len(view)} of {len(slots)} slots · {int(slots['local'].sum())} lo
            f"{int(slots['cached'].sum())} cached checkpoints. Scores: Wang et al. 2024 (published).")
 st.dataframe(
     view.assign(task=view["task"].map(labels))[
-        ["method", "task", "training_set", "accuracy", "usability", "training_hours", "status", "repo_id"]
+        ["method", "task", "training_set", "accuracy", "usability", "training_hours", "status", "state", "repo_id"]
     ],
     hide_index=True,
     column_config={
@@ -73,21 +86,16 @@ with left:
             language="bash",
         )
 with right:
-    on_hub = row["on_hub"] is not None and bool(row["on_hub"])
-    can_download = online and on_hub and not row["cached"] and not row["local"]
-    if st.button("Download from the Hub", disabled=not can_download,
-                 help=None if can_download else "available when the checkpoint is on the Hub and not yet here"):
-        with st.spinner(f"downloading {row['repo_id']}"):
-            try:
-                resolve_checkpoint(row["repo_id"])
-            except SegGalError as exc:
-                st.error(str(exc))
-            else:
-                st.rerun()
-    if st.button("Open in Segment", type="primary",
-                 help="segment an image with this model" + ("" if checkpoint else " (no checkpoint: package weights)")):
+    entry = gallery.catalogue_entry(row["method_id"], row["task"], row["training_set"])
+    st.markdown(f"Paper's weights: **{row['state']}**" + (f" — {row['reason']}" if row["reason"] else "")
+                + (f" · [source]({entry.url})" if entry.url else "")
+                + (f" · [usage guide]({entry.usage_guide})" if entry.usage_guide else ""))
+    download_button(entry, key="gallery_download", here=bool(checkpoint))
+    if st.button("Open in Segment", type="primary", disabled=not checkpoint,
+                 help="segment an image with this model" if checkpoint else
+                 "no checkpoint of this model here yet: download or train it first"):
         st.session_state["seggal_choice"] = {
             "method": row["method_id"], "task": row["task"], "training_set": row["training_set"],
-            "checkpoint": checkpoint or None,
+            "checkpoint": checkpoint,
         }
         st.switch_page("pages/segment.py")

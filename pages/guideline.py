@@ -12,7 +12,9 @@ from urllib.parse import urlencode
 import pandas as pd
 import streamlit as st
 
+from pages.widgets import download_button
 from seggal.errors import SegGalError
+from seggal.gallery import catalogue_entry
 from seggal.guideline import (
     ACCURACY_MARGIN, ANNOTATIONS, CHANNELS, COMPUTE, MODALITIES, ORDERINGS, OTHER, TARGETS, WEIGHTS, Answers, explain,
     ordered, pixel_size_from_optics, read_pixel_size, recommend,
@@ -173,11 +175,21 @@ names = {m.method: m.name for m in rec.methods}
 # Keyed by the recommendation, so that new answers reset it to the new pick.
 method = st.selectbox("Method", ids, 0, names.get, key=f"g_open_{rec.task}_{pick.method}",
                       help="SegGal's pick by default; choose another, e.g. one that runs here.")
-st.session_state["seggal_choice"] = {"method": method, "task": rec.task, "training_set": rec.training_set}
+try:  # the paper's model of this method, task and training set, when the catalogue has it
+    entry = catalogue_entry(method, rec.task, rec.training_set)
+except SegGalError:
+    entry = None
+if entry is not None:
+    st.markdown(f"The paper's {names[method]} trained on {rec.training_set}: **{entry.state}**"
+                + (f" — {entry.reason}" if entry.reason else ""))
+    download_button(entry, key="g_download")
+ready = entry is not None and entry.ready
+st.session_state["seggal_choice"] = {"method": method, "task": rec.task, "training_set": rec.training_set} | (
+    {"checkpoint": entry.reference} if ready else {})
 params = {"method": method, "task": rec.task}
 st.page_link("pages/benchmarks.py", label=f"{names[method]} on the Benchmarks page", icon=":material/leaderboard:",
              query_params=params)
 st.page_link("pages/segment.py", label=f"Segment your image with {names[method]}", icon=":material/biotech:",
-             query_params=params | {"training_set": rec.training_set})
+             query_params=params | {"training_set": rec.training_set} | ({"checkpoint": entry.reference} if ready else {}))
 link = {k: getattr(answers, k) for k in FIELDS} | ({"pixel_size": answers.pixel_size_um} if answers.pixel_size_um else {})
 st.caption("Link to these answers: `?" + urlencode(link) + "`")

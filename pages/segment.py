@@ -48,10 +48,15 @@ def _segmenter(method: str, task: str, checkpoint: str, device: str, target: str
 
 
 @st.cache_data(ttl=60, show_spinner=False)
+def _ready_entries(method: str, task: str, stamp: tuple) -> tuple[gallery.Entry, ...]:
+    return tuple(e for e in gallery.entries(method, task) if e.ready)
+
+
 def _entries(method: str, task: str) -> tuple[gallery.Entry, ...]:
     """The gallery's ready entries for ``method`` and ``task`` (:func:`seggal.gallery.entries`: what runs
-    here, offline), the default first. No user data."""
-    return tuple(e for e in gallery.entries(method, task) if e.ready)
+    here, offline), the default first; cached until the checkpoint folders change (a pull, a training run:
+    :func:`seggal.gallery.stamp`). No user data."""
+    return _ready_entries(method, task, gallery.stamp())
 
 
 def _checkpoints(method: str, task: str) -> dict[str, str]:
@@ -186,9 +191,11 @@ with right:
         else:
             _new_image(example.file_name, to_pixels(example.pixels, example.file_name), 1, example.ground_truth,
                        example.source, (example.nuclear, example.membrane))
-            S["seg_task"] = example.task
-            S["seg_method"] = _default_method(example.task)
-            S.pop("seg_checkpoint", None)
+            chosen = dict(S.get("seg_applied_choice") or ())  # a model picked on the Gallery / Guideline page
+            if not (chosen.get("task") and get_task(chosen["task"]).id == example.task and "seg_method" in S):
+                S["seg_task"] = example.task  # else keep that model: never swap in another silently
+                S["seg_method"] = _default_method(example.task)
+                S.pop("seg_checkpoint", None)
             S["seg_run_requested"] = True
 with left:
     upload_limits = limits(st.get_option("server.maxUploadSize"))

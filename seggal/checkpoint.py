@@ -42,7 +42,7 @@ from seggal.methods import get_method
 from seggal.model_card import model_card
 from seggal.preprocess import Preprocessing
 from seggal.provenance import git_commit, package_versions
-from seggal.tasks import check_training_set, get_task
+from seggal.tasks import check_generalist_name, check_training_set, get_task
 
 CONFIG_FILE = "config.json"
 CARD_FILE = "README.md"
@@ -56,6 +56,11 @@ STATE_PREFIX = "training_state"
 #: The training set of a model trained on SegGal's generated images (config ``"synthetic": true``): it saw
 #: no image of any real tissue or cell line, so it claims none.
 SYNTHETIC = "synthetic"
+#: A *generalist* checkpoint (config ``"generalist": true``) holds a model its package's authors trained on
+#: their own data (Cellpose ``cyto3``, StarDist ``2D_versatile_fluo``, SAM ``vit_b`` …), converted for a task:
+#: its ``training_set`` is the generalist's own name (:func:`seggal.tasks.check_generalist_name`: never a
+#: TissueNet / LIVECell set) and its ``dataset`` is :data:`GENERALIST`.
+GENERALIST = "generalist"
 #: Largest safetensors header accepted (the JSON index of the tensors), bytes.
 MAX_HEADER_BYTES = 100 * 2**20
 
@@ -74,6 +79,7 @@ CONFIG_SCHEMA = {
         "target": {"type": "string"},
         "training_set": {"type": "string"},
         "synthetic": {"type": "boolean"},
+        "generalist": {"type": "boolean"},
         "channels": {
             "type": "object",
             "required": ["input_channels"],
@@ -124,12 +130,29 @@ def _is_generated(data: str) -> bool:
     return str(data).startswith("synthetic")
 
 
+def _check_claim(task, training_set: str, synthetic: bool, generalist: bool, where: str) -> None:
+    """The one rule for what a checkpoint's ``training_set`` may claim: :data:`SYNTHETIC` for a model trained on
+    generated images, the generalist's own name for a generalist (:data:`GENERALIST`), else a training set of
+    the task."""
+    if synthetic and generalist:
+        raise SegGalError(f"{where}: a checkpoint is synthetic or generalist, not both")
+    if synthetic:
+        if training_set != SYNTHETIC:
+            raise SegGalError(f"{where}: a model trained on synthetic images has training set {SYNTHETIC!r}, "
+                              f"not {training_set!r}")
+    elif generalist:
+        check_generalist_name(task, training_set, where)
+    else:
+        check_training_set(task.id, training_set, where)
+
+
 def make_config(meta: Mapping) -> dict:
     """The config.json dict of a checkpoint from ``meta``.
 
     ``meta`` needs ``method``, ``task``, ``training_set``; optional ``data`` (the training source: a
     dataset path or a generated source), ``synthetic`` (trained on generated images; default: ``data``
-    names one of SegGal's generated sources), ``training`` (epochs, iterations, batch_size, learning_rate,
+    names one of SegGal's generated sources), ``generalist`` (a generalist converted for the task, whose
+    ``training_set`` is the generalist's name: :data:`GENERALIST`), ``training`` (epochs, iterations, batch_size, learning_rate,
     hours, standardised_hours, hardware, device, n_train_images, best_epoch, …), ``validation`` (mAP, AP50,
     AP75, AR50, AR75, accuracy), ``preprocessing`` (a :class:`~seggal.preprocess.Preprocessing` or its
     dict; default :data:`seggal.preprocess.DEFAULT`) and ``description``. A model trained on generated
@@ -143,8 +166,8 @@ def make_config(meta: Mapping) -> dict:
     task = get_task(meta["task"])
     data = str(meta.get("data", ""))
     synthetic = bool(meta.get("synthetic", _is_generated(data)))
-    if not synthetic:
-        check_training_set(task.id, meta["training_set"], "checkpoint metadata")
+    generalist = bool(meta.get("generalist", False))
+    _check_claim(task, SYNTHETIC if synthetic else meta["training_set"], synthetic, generalist, "checkpoint metadata")
     spec = ChannelSpec.for_input(task.input_channels)
     preprocessing = meta.get("preprocessing")
     if not isinstance(preprocessing, Preprocessing):
@@ -156,14 +179,16 @@ def make_config(meta: Mapping) -> dict:
         "method_name": method.name,
         "backend": method.backend,
         "task": task.id,
-        "dataset": "synthetic" if synthetic else task.dataset,
+        "dataset": "synthetic" if synthetic else GENERALIST if generalist else task.dataset,
         "target": task.target,
         "training_set": SYNTHETIC if synthetic else meta["training_set"],
         "synthetic": synthetic,
+        "generalist": generalist,
         "channels": {"input_channels": task.input_channels, "nuclear": spec.nuclear, "membrane": spec.membrane},
         "preprocessing": preprocessing.to_dict(),
         "data": data,
         "training_data": (f"{data}: SegGal's generated images, no real tissue" if synthetic
+                          else f"{data or meta['training_set']}: the generalist's own training data" if generalist
                           else f"{task.dataset}, {meta['training_set']}"),
         "description": str(meta.get("description", "")),
         "training": dict(meta.get("training", {})),
@@ -187,12 +212,8 @@ def read_config(folder: str | os.PathLike) -> dict:
         task = get_task(config["task"])
     except SegGalError as exc:
         raise SegGalError(f"{path}: {exc}") from None
-    if config.get("synthetic", False):
-        if config["training_set"] != SYNTHETIC:
-            raise SegGalError(f"{path}: a model trained on synthetic images has training set {SYNTHETIC!r}, "
-                              f"not {config['training_set']!r}")
-    else:
-        check_training_set(task.id, config["training_set"], str(path))
+    _check_claim(task, config["training_set"], config.get("synthetic", False), config.get("generalist", False),
+                 str(path))
     preprocessing(config, path)
     return config
 
@@ -439,6 +460,14 @@ def parse_reference(reference: str) -> tuple[str, str | None]:
     return repo, revision or None
 
 
+def hf_cache() -> Path:
+    """The Hugging Face cache: ``HF_HUB_CACHE`` read now (huggingface_hub reads it once, at import), else
+    huggingface_hub's own setting."""
+    from huggingface_hub import constants
+
+    return Path(os.environ.get("HF_HUB_CACHE") or constants.HF_HUB_CACHE)
+
+
 def resolve_checkpoint(reference: str | os.PathLike, cache_dir: str | os.PathLike | None = None) -> Path:
     """A local checkpoint folder, or a Hub reference ``org/name[@revision]`` → local folder.
 
@@ -452,10 +481,11 @@ def resolve_checkpoint(reference: str | os.PathLike, cache_dir: str | os.PathLik
         read_config(path)
         return path
     repo, revision = parse_reference(str(reference))
-    from huggingface_hub import constants, snapshot_download
+    from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError
 
-    cache = Path(cache_dir if cache_dir is not None else constants.HF_HUB_CACHE).resolve()
+    cache_dir = Path(cache_dir) if cache_dir is not None else hf_cache()
+    cache = cache_dir.resolve()
     try:
         folder = Path(snapshot_download(repo, revision=revision, cache_dir=cache_dir))
     except LocalEntryNotFoundError:

@@ -23,12 +23,19 @@ accuracy for that task (trained on all tissues) that has a ready entry; methods 
 (the baseline) come last. Without a task it is the default for :data:`DEFAULT_TASK`, the task ``seggal
 segment`` runs with its default channels (nuclei from channel 0).
 
-Catalogue hook: :func:`catalogue` yields the rows of a model catalogue (mappings with ``method``, ``task``,
-``training_set``, ``source`` — ``paper`` or ``generalist`` —, ``reference`` — a Hub reference
-``org/name[@revision]`` —, optional ``label`` and ``data``). Today it yields none; the model zoo makes it
-yield its catalogue (``seggal.zoo`` sits below this module: it may import :mod:`seggal.checkpoint` and
-:mod:`seggal.hub`, never this one). :func:`entries` turns each row into an entry, ``ready`` when the
-reference is already in the Hugging Face cache, else ``downloadable``.
+Catalogue: :func:`catalogue` turns the model zoo's catalogue (:mod:`seggal.zoo.catalogue`,
+``results/published/models.csv``: the paper's 138 models and the generalists beside them) into entries of
+source ``paper`` or ``generalist``, whose ``reference`` is their Hub repository (:func:`seggal.hub.repo_id`).
+Their state, decided here only:
+
+* ``unavailable`` — the method does not run in this installation (its reason), or SegGal has no converter for
+  the source's file format (:data:`seggal.zoo.convert.FORMATS`);
+* ``ready`` — the converted checkpoint is in the Hugging Face cache (it runs offline);
+* ``downloadable`` — else: a source link and a converter exist; :func:`pull` (needs a network) downloads,
+  converts and caches it, and the entry turns ready.
+
+A generalist's ``training_set`` is its own model name (``cyto3``, ``vit_b``; see
+:data:`seggal.checkpoint.GENERALIST`). :mod:`seggal.zoo` sits below this module: it never imports it.
 
 Loading: :func:`load` builds the segmenter of an entry, :func:`load_checkpoint` the one of a checkpoint
 folder or Hub reference (the method comes from its ``config.json``); both through
@@ -37,30 +44,38 @@ folder or Hub reference (the method comes from its ``config.json``); both throug
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Mapping
 
 import pandas as pd
 
 from seggal import hub
 from seggal.backends import build
 from seggal.backends.base import Segmenter
-from seggal.checkpoint import (CARD_FILE, CONFIG_FILE, SYNTHETIC, WEIGHTS_FILE, is_complete, read_config,
-                               resolve_checkpoint)
+from seggal.checkpoint import (CARD_FILE, CONFIG_FILE, SYNTHETIC, WEIGHTS_FILE, hf_cache, is_complete,
+                               read_config, resolve_checkpoint)
 from seggal.errors import SegGalError
 from seggal.methods import METHODS, Availability, Method, availability, get_method
 from seggal.provenance import PROJECT_ROOT
 from seggal.tasks import Task, get_task, training_sets
+from seggal.zoo import download
+from seggal.zoo.catalogue import FORMATS, find_entry, load_catalogue
+from seggal.zoo.convert import FORMATS as CONVERTED_FORMATS
+from seggal.zoo.download import Progress
 
 #: Where ``python -m training.default_model`` ships the embedded default model (when it earns it).
 EMBEDDED_DEFAULT = Path(__file__).resolve().parent / "models" / "default"
 #: The task ``seggal segment`` runs with its default channels (nuclear channel 0, no membrane channel).
 DEFAULT_TASK = "tissuenet-nuclei-nuclear"
-SOURCES = ("local", "embedded", "cached", "pretrained", "builtin", "paper", "generalist")
+#: Sources, in the order :func:`entries` lists the entries of one state.
+SOURCES = ("local", "embedded", "cached", "paper", "pretrained", "generalist", "builtin")
+#: Sources of the model zoo's catalogue (:func:`catalogue`).
+CATALOGUE_SOURCES = ("paper", "generalist")
 STATES = ("ready", "downloadable", "unavailable")
 
 
@@ -71,7 +86,8 @@ class Entry:
     ``reference`` is what :func:`seggal.backends.build` takes: a folder path, a Hub reference, a backend's
     published-weights name, or ``""`` (no weights). ``training_set`` is ``All``, a tissue / cell type,
     ``synthetic`` or ``""`` (not trained for this benchmark); ``data`` describes the training data;
-    ``label`` is the text shown to users.
+    ``label`` is the text shown to users. Catalogue entries also carry the source ``url``, the authors'
+    ``usage_guide`` and ``size_bytes`` (None when unknown).
     """
 
     method: str
@@ -83,6 +99,9 @@ class Entry:
     reference: str
     label: str
     data: str = ""
+    url: str = ""
+    usage_guide: str = ""
+    size_bytes: int | None = None
 
     @property
     def ready(self) -> bool:
@@ -115,6 +134,14 @@ def complete_config(folder: str | os.PathLike) -> dict | None:
     return None if signature is None else _checked(str(folder), signature)
 
 
+def stamp() -> tuple:
+    """What the entries' readiness depends on, cheaply: the local checkpoint folder and the Hugging Face cache,
+    each as (path, modification time in ns or 0). A pull or a new local checkpoint changes it (a key for
+    caches of :func:`entries`)."""
+    folders = (checkpoints_dir(), hf_cache())
+    return tuple((str(p), p.stat().st_mtime_ns if p.is_dir() else 0) for p in folders)
+
+
 def embedded_default(method: str | None = None, task: str | None = None) -> Path | None:
     """The model shipped inside the package (:data:`EMBEDDED_DEFAULT`), when it is there and complete
     and (where given) runs ``method`` for ``task``.
@@ -141,9 +168,42 @@ def find_local(name: str, root: str | os.PathLike | None = None) -> Path | None:
     return None
 
 
-def catalogue(method: str, task: str) -> Iterable[Mapping]:
-    """Catalogue rows for ``method`` and ``task`` (module docstring, *Catalogue hook*); none yet."""
-    return ()
+@functools.lru_cache(maxsize=1)
+def _catalogue_rows() -> tuple[dict, ...]:
+    return tuple(load_catalogue().to_dict("records"))
+
+
+def _catalogue_entry(row: Mapping, cached: set[str]) -> Entry:
+    method, name = get_method(row["method_id"]), row["training_set"]
+    repo = hub.repo_id(method.id, row["task"], name)
+    status = availability(method)
+    if not status.available:
+        state, reason = "unavailable", status.reason
+    elif repo in cached:
+        state, reason = "ready", ""
+    elif row["format"] not in CONVERTED_FORMATS:
+        state, reason = "unavailable", f"SegGal has no converter for {row['format']} files yet ({FORMATS[row['format']]})"
+    else:
+        state, reason = "downloadable", (f"not downloaded yet (needs a network): python -m seggal models pull "
+                                         f"{method.id} --task {row['task']} --train-set {name}")
+    generalist = row["source"] == "generalist"
+    label = (f"{method.name} generalist {name}, not from the paper" if generalist
+             else f"the paper's {method.name} trained on {name}")
+    size = row["size_bytes"]
+    return Entry(method.id, row["task"], name, row["source"], state, reason, repo, label,
+                 f"{name}: its authors' own training data" if generalist else f"{get_task(row['task']).dataset}, {name}",
+                 row["url"], row["usage_guide"], None if pd.isna(size) else int(size))
+
+
+def catalogue(method: str | Method | None = None, task: str | Task | None = None, *,
+              cache_dir: str | os.PathLike | None = None) -> tuple[Entry, ...]:
+    """The model zoo's catalogue as entries (module docstring, *Catalogue*), in the catalogue's order; only
+    those of ``method`` / ``task`` when given. Never touches the network."""
+    method_id = None if method is None else (method.id if isinstance(method, Method) else get_method(method).id)
+    task_id = None if task is None else (task.id if isinstance(task, Task) else get_task(task).id)
+    cached = hub.cached_repos(cache_dir)
+    return tuple(_catalogue_entry(r, cached) for r in _catalogue_rows()
+                 if method_id in (None, r["method_id"]) and task_id in (None, r["task"]))
 
 
 def _backend(method: Method):
@@ -160,8 +220,8 @@ def _folder_entry(folder: Path, method: Method, task: Task, source: str) -> Entr
 
 def entries(method: str | Method, task: str | Task, *, local_dir: str | os.PathLike | None = None,
             cache_dir: str | os.PathLike | None = None) -> tuple[Entry, ...]:
-    """Every way to run ``method`` on ``task`` here, ready ones first (local, embedded, cached, pretrained,
-    builtin, catalogue; in that order within a state). Never empty: a method that cannot run gets one
+    """Every way to run ``method`` on ``task`` here, ready ones first (in the order of :data:`SOURCES` within
+    a state). Never empty: a method that cannot run gets one
     ``unavailable`` entry saying why. Never touches the network."""
     method = get_method(method) if isinstance(method, str) else method
     task = get_task(task) if isinstance(task, str) else task
@@ -182,10 +242,12 @@ def entries(method: str | Method, task: str | Task, *, local_dir: str | os.PathL
     shipped = embedded_default(method.id, task.id)
     if shipped is not None:
         found.append(_folder_entry(shipped, method, task, "embedded"))
+    zoo = catalogue(method, task, cache_dir=cache_dir)
+    in_zoo = {e.reference for e in zoo}
     cached = hub.cached_repos(cache_dir)
     for training_set in sets:
         repo = hub.repo_id(method.id, task.id, training_set)
-        if repo in cached:
+        if repo in cached and repo not in in_zoo:
             found.append(Entry(method.id, task.id, training_set, "cached", "ready", "", repo,
                                f"trained on {training_set} ({repo}, Hugging Face cache)"))
     pretrained = module.pretrained(task.target)
@@ -196,24 +258,40 @@ def entries(method: str | Method, task: str | Task, *, local_dir: str | os.PathL
                            f"{method.name}'s published weights {name}" + ("" if on_disk else " (downloaded on first use)")))
     if not module.NEEDS_WEIGHTS:
         found.append(Entry(method.id, task.id, "", "builtin", "ready", "", "", "none needed (no weights)"))
-    for row in catalogue(method.id, task.id):
-        reference = str(row["reference"])
-        here = reference.partition("@")[0] in cached
-        found.append(Entry(method.id, task.id, str(row["training_set"]), str(row["source"]),
-                           "ready" if here else "downloadable", "" if here else "not downloaded yet", reference,
-                           str(row.get("label") or f"{row['source']} model {reference}"), str(row.get("data", ""))))
+    found.extend(zoo)
     if not found:
         found.append(Entry(method.id, task.id, "", "local", "unavailable",
                            f"no trained weights for {task.label} here (no local or cached checkpoint, no published "
                            "weights on disk): train one (python -m training.train) or download one", "",
                            "no trained weights here"))
-    return tuple(sorted(found, key=lambda e: STATES.index(e.state)))
+    return tuple(sorted(found, key=lambda e: (STATES.index(e.state), SOURCES.index(e.source))))
 
 
 def ready_entry(method: str | Method, task: str | Task) -> Entry | None:
     """The entry ``method`` runs with on ``task`` by default here (the first ready one), or ``None``."""
     first = entries(method, task)[0]
     return first if first.ready else None
+
+
+def usable_entry(method: str | Method, task: str | Task) -> Entry | None:
+    """The entry ``seggal segment`` runs ``method`` on ``task`` with: the first ready one, else a ``pretrained``
+    one its package downloads on first use (Cellpose's published weights), else ``None`` (a catalogue model
+    must be pulled first: :func:`pull`)."""
+    found = entries(method, task)
+    return next((e for e in found if e.ready), None) or next(
+        (e for e in found if e.state == "downloadable" and e.source == "pretrained"), None)
+
+
+def local_entries(local_dir: str | os.PathLike | None = None) -> tuple[Entry, ...]:
+    """An entry (source ``local``) for every complete checkpoint folder in ``local_dir`` (default
+    :func:`checkpoints_dir`; a training run's ``…/best`` too), sorted by folder name."""
+    root = Path(local_dir) if local_dir is not None else checkpoints_dir()
+    folders = sorted(find_local(p.name, root) for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    found = []
+    for folder in filter(None, folders):
+        config = read_config(folder)
+        found.append(_folder_entry(folder, get_method(config["method"]), get_task(config["task"]), "local"))
+    return tuple(found)
 
 
 def runs_here(method: str | Method, task: str | Task) -> Availability:
@@ -237,10 +315,41 @@ def default_method(task: str | Task | None = None) -> str:
 
 
 def load(entry: Entry, device: str | None = None, target: str | None = None) -> Segmenter:
-    """The segmenter of a ready or downloadable ``entry`` (``target``: see :func:`seggal.backends.build`)."""
+    """The segmenter of a ready entry, or of a downloadable ``pretrained`` one (its package downloads it);
+    a downloadable catalogue entry must be pulled first (:func:`pull`). ``target``: see
+    :func:`seggal.backends.build`."""
     if entry.state == "unavailable":
         raise SegGalError(f"{get_method(entry.method).name} cannot run {entry.task} here: {entry.reason}")
+    if entry.state == "downloadable" and entry.source in CATALOGUE_SOURCES:
+        raise SegGalError(f"{entry.label} is not on this machine: {entry.reason}")
     return build(entry.method, entry.reference or None, device, target=target)
+
+
+def catalogue_entry(method: str, task: str, training_set: str) -> Entry:
+    """The catalogue entry of one published model; :class:`SegGalError` listing what the catalogue has otherwise."""
+    row = find_entry(load_catalogue(), method, task, training_set)
+    return next(e for e in catalogue(row["method_id"], row["task"]) if e.training_set == training_set)
+
+
+def pull(entry: Entry, *, source: str | None = None, progress: Progress | None = None) -> Entry:
+    """Download, convert and cache a catalogue ``entry`` (:func:`seggal.zoo.download.pull`: the Hub mirror
+    first, then the original; ``source`` ``hub`` or ``paper`` for only one) → the entry, now ready.
+
+    The one pull the CLI (``models pull``) and the pages call. ``progress(done, total)`` gets the bytes of the
+    download. A ready entry is returned as it is; a non-catalogue or unavailable one raises
+    :class:`SegGalError`.
+    """
+    if entry.source not in CATALOGUE_SOURCES:
+        raise SegGalError(f"{entry.label}: only catalogue models (the paper's and generalists) are pulled")
+    if entry.state == "unavailable":
+        raise SegGalError(f"{entry.method} / {entry.task} / {entry.training_set} is unavailable: {entry.reason}")
+    if entry.state == "downloadable":
+        row = find_entry(load_catalogue(), entry.method, entry.task, entry.training_set)
+        download.pull(row, source=source, progress=progress)
+    pulled = catalogue_entry(entry.method, entry.task, entry.training_set)
+    if not pulled.ready:
+        raise SegGalError(f"{pulled.label}: pulled, but not ready here: {pulled.reason}")
+    return pulled
 
 
 def load_checkpoint(reference: str | os.PathLike, device: str | None = None) -> tuple[Segmenter, dict]:
@@ -250,21 +359,22 @@ def load_checkpoint(reference: str | os.PathLike, device: str | None = None) -> 
     return build(config["method"], folder, device), config
 
 
-def slots(scores: pd.DataFrame | None = None, *, online: bool = False, local_dir: str | os.PathLike | None = None,
-          cache_dir: str | os.PathLike | None = None) -> pd.DataFrame:
+def slots(scores: pd.DataFrame | None = None, *, on_hub: set[str] | None = None,
+          local_dir: str | os.PathLike | None = None, cache_dir: str | os.PathLike | None = None) -> pd.DataFrame:
     """The paper's model slots (one per row of the published scores, 138) with SegGal's checkpoint status.
 
-    Adds columns ``repo_id``, ``local_path`` (str, ``""`` when none), ``local`` / ``cached`` (bool),
-    ``on_hub`` (bool, or None when not checked: ``online=False`` or the Hub unreachable), ``reference``
-    (what loads it here: the local folder, else the cached repository id, else ``""``) and ``status``:
-    ``local``, ``cached``, ``on Hub`` or ``not available``.
+    ``on_hub``: the Hub's repository ids (:func:`seggal.hub.hub_repos`, which needs a network: the caller
+    decides whether and how often to ask), or None when not checked. Adds columns ``repo_id``, ``local_path``
+    (str, ``""`` when none), ``local`` / ``cached`` (bool), ``on_hub`` (bool, or None when not checked),
+    ``reference`` (what loads it here: the local folder, else the cached repository id, else ``""``),
+    ``status`` (``local``, ``cached``, ``on Hub`` or ``not available``) and the catalogue entry's ``state``
+    and ``reason`` (:func:`catalogue`: ready / downloadable / unavailable).
     """
     from seggal.results import load_scores
 
     table = (load_scores() if scores is None else scores).copy()
     org = hub.hub_org()
     cached = hub.cached_repos(cache_dir)
-    on_hub = hub.hub_repos(org) if online else None
     names = [hub.repo_name(m, t, s) for m, t, s in zip(table["method_id"], table["task"], table["training_set"])]
     table["repo_id"] = [f"{org}/{n}" for n in names]
     table["local_path"] = [str(find_local(n, local_dir) or "") for n in names]
@@ -277,4 +387,9 @@ def slots(scores: pd.DataFrame | None = None, *, online: bool = False, local_dir
         "local" if loc else "cached" if cac else "on Hub" if on_hub is not None and rid in on_hub else "not available"
         for loc, cac, rid in zip(table["local"], table["cached"], table["repo_id"])
     ]
+    zoo = {(e.method, e.task, e.training_set): e for e in catalogue(cache_dir=cache_dir) if e.source == "paper"}
+    found = [zoo.get(k) for k in zip(table["method_id"], table["task"], table["training_set"])]
+    table["state"] = ["ready" if loc else e.state if e else "unavailable" for loc, e in zip(table["local"], found)]
+    table["reason"] = ["" if loc else e.reason if e else "not in the model catalogue"
+                       for loc, e in zip(table["local"], found)]
     return table

@@ -29,7 +29,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from seggal.checkpoint import CARD_FILE, PROVENANCE_FILE, STATE_PREFIX, check_complete
+from seggal.checkpoint import (CARD_FILE, PROVENANCE_FILE, STATE_PREFIX, check_complete, check_weights,
+                               hf_cache, read_config)
 from seggal.errors import SegGalError
 from seggal.methods import get_method
 from seggal.model_card import slug
@@ -251,12 +252,13 @@ def checkpoint_folders(root: str | os.PathLike) -> list[Path]:
 
 
 def cached_repos(cache_dir: str | os.PathLike | None = None) -> set[str]:
-    """Ids of the model repositories with at least one revision in the Hugging Face cache."""
+    """Ids of the model repositories with at least one revision in the Hugging Face cache (``cache_dir``,
+    default :func:`seggal.checkpoint.hf_cache`)."""
     from huggingface_hub import scan_cache_dir
     from huggingface_hub.errors import CacheNotFound
 
     try:
-        info = scan_cache_dir(cache_dir)
+        info = scan_cache_dir(cache_dir if cache_dir is not None else hf_cache())
     except CacheNotFound:
         return set()
     return {r.repo_id for r in info.repos if r.repo_type == "model" and r.revisions}

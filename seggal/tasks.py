@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from seggal.errors import SegGalError
@@ -74,3 +75,21 @@ def check_training_set(task: str | Task, training_set: str, where: str = "") -> 
         prefix = f"{where}: " if where else ""
         raise SegGalError(f"{prefix}training set {training_set!r} is not 'All' or a {task.dataset} tissue / cell type")
     return training_set
+
+
+_GENERALIST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def check_generalist_name(task: str | Task, name: str, where: str = "") -> str:
+    """``name`` when it can stand as the training set of a *generalist* model of ``task`` (a model trained by
+    its own package's authors on their own data, e.g. Cellpose ``cyto3``, SAM ``vit_b``): the generalist's own
+    name (letters, digits, ``_ . -``), never one of :func:`training_sets` of ``task`` (a generalist does not
+    claim a TissueNet / LIVECell set); :class:`SegGalError` (prefixed with ``where``) otherwise."""
+    task = get_task(task) if isinstance(task, str) else task
+    prefix = f"{where}: " if where else ""
+    if name in training_sets(task):
+        raise SegGalError(f"{prefix}generalist {name!r} would claim the {task.dataset} training set {name!r}; "
+                          "a generalist's training set is its own model name")
+    if not _GENERALIST_NAME.fullmatch(name):
+        raise SegGalError(f"{prefix}generalist name {name!r} is not letters, digits, '_', '.' or '-'")
+    return name

@@ -463,8 +463,8 @@ def test_every_method_row_links_the_authors_usage_guide():
     import csv
     from pathlib import Path
 
-    path = Path(__file__).resolve().parent.parent / "results" / "published" / "usage_guides.csv"
-    guides = {r["method_id"]: r["usage_guide"] for r in csv.DictReader(path.open())}
+    path = Path(__file__).resolve().parent.parent / "results" / "published" / "models.csv"
+    guides = {r["method_id"]: r["usage_guide"] for r in csv.DictReader(path.open()) if r["source"] == "paper"}
     rec = recommend(Answers())
     assert all(m.usage_guide == guides[m.method] and m.usage_guide.startswith("https://github.com/BoomStarcuc/")
                for m in rec.methods)

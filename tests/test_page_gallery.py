@@ -48,8 +48,8 @@ def test_open_in_segment_hands_the_local_checkpoint_over(monkeypatch, local_chec
     assert "1 local" in at.caption[0].value
     at.multiselect[3].select("local").run()
     assert list(at.dataframe[0].value["status"]) == ["local"]
-    download = next(b for b in at.button if b.label == "Download from the Hub")
-    assert download.disabled  # offline, and already here
+    download = next(b for b in at.button if b.label == "Download")
+    assert download.disabled  # already here
     assert any("--checkpoint" in c.value for c in at.code)
     next(b for b in at.button if b.label == "Open in Segment").click().run()
     assert not at.exception
@@ -60,10 +60,11 @@ def test_open_in_segment_hands_the_local_checkpoint_over(monkeypatch, local_chec
     assert at.title[0].value == "Segment"
 
 
-def test_a_slot_without_checkpoint_shows_how_to_train_it(monkeypatch, tmp_path):
+def test_a_slot_without_checkpoint_offers_download_or_training_never_another_model(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
     at = gallery(monkeypatch, tmp_path)
     at.multiselect[1].select("stardist").run()
     at.multiselect[0].select("livecell-wholecell").run()
     assert any("python -m training.train --method stardist --task wholecell" in c.value for c in at.code)
-    next(b for b in at.button if b.label == "Open in Segment").click().run()
-    assert at.session_state["seggal_choice"]["checkpoint"] is None
+    assert not next(b for b in at.button if b.label == "Download").disabled  # the paper's file is downloadable
+    assert next(b for b in at.button if b.label == "Open in Segment").disabled  # no silent stand-in

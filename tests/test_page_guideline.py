@@ -129,3 +129,25 @@ def test_unknown_query_values_fall_back_to_defaults():
     assert at.sidebar.radio(key="g_compute").value == Answers().compute
     warnings = " ".join(w.value for w in at.warning)
     assert "modality: 'x-ray' is not one of fluorescence, phase_contrast" in warnings and "'quantum'" in warnings
+
+
+def test_the_picks_paper_model_can_be_downloaded_and_then_opens_in_segment(tmp_path, monkeypatch):
+    from seggal import gallery
+    from seggal.zoo.download import install_snapshot
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    query = {"modality": "fluorescence", "target": "nuclei", "channels": "nuclear", "tissue": "Breast",
+             "compute": "none", "annotations": "no"}
+    rec = recommend(Answers(**query))
+    pick = gallery.catalogue_entry(rec.choice.method, rec.task, rec.training_set)
+    at = _open(query)
+    button = at.button(key="g_download")
+    assert button.disabled == (pick.state != "downloadable")
+    assert "checkpoint" not in at.session_state["seggal_choice"]  # nothing here: no stand-in model
+    folder = tmp_path / "ckpt"  # as a pull leaves it: the converted snapshot in the Hugging Face cache
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    install_snapshot(folder, pick.reference)
+    at = _open(query)
+    assert at.button(key="g_download").disabled
+    assert at.session_state["seggal_choice"]["checkpoint"] == pick.reference

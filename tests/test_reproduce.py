@@ -22,7 +22,7 @@ from seggal.reproduce import Model, comparison, finished, run_kind
 from seggal.results import load_scores
 from seggal.runs import load_run, write_run
 from seggal.zoo import download
-from test_zoo_download import Server, server  # noqa: F401 — the zoo tests' 127.0.0.1 server and its fixture
+from zoo_server import Server, server  # noqa: F401 — the zoo tests' 127.0.0.1 server and its fixture
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDER = "1dUtqhvkF-M7nSwtxUpY0QmgHIgA4pinc"  # the paper's TissueNet folder (results/published/datasets.csv)

@@ -29,24 +29,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def rows() -> list[dict]:
-    """One dict per catalogue model: method, task, training_set, source, state, reason, format, url,
-    usage_guide, size_bytes (None when unknown), sha256, notes, accuracy (the published one; None for generalists)."""
-    import pandas as pd
+    """One dict per gallery record of the model zoo (:func:`seggal.gallery.catalogue`, then the local
+    checkpoints): method, task, training_set, source (``paper`` / ``generalist`` / ``local``), state, reason,
+    reference, label, url, usage_guide, size_bytes (None when unknown), accuracy (the published one; None
+    for generalists and local models)."""
+    from dataclasses import asdict
 
+    from seggal import gallery
     from seggal.results import load_scores
-    from seggal.zoo.catalogue import load_catalogue
-    from seggal.zoo.state import model_states
 
-    table = model_states(load_catalogue())
     scores = load_scores().set_index(["method_id", "task", "training_set"])["accuracy"].to_dict()
     out = []
-    for r in table.to_dict("records"):
-        key = (r["method_id"], r["task"], r["training_set"])
-        out.append({"method": r["method_id"], "task": r["task"], "training_set": r["training_set"],
-                    "source": r["source"], "state": r["state"], "reason": r["reason"], "format": r["format"],
-                    "url": r["url"], "usage_guide": r["usage_guide"],
-                    "size_bytes": None if pd.isna(r["size_bytes"]) else int(r["size_bytes"]),
-                    "sha256": r["sha256"], "notes": r["notes"], "accuracy": scores.get(key)})
+    for entry in (*gallery.catalogue(), *gallery.local_entries()):
+        record = asdict(entry)
+        record.pop("data")
+        record["accuracy"] = scores.get((entry.method, entry.task, entry.training_set)) if entry.source == "paper" else None
+        out.append(record)
     return out
 
 
@@ -63,44 +61,43 @@ def run_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _bar():
-    """A tqdm bar and the ``(done, total)`` callback that drives it."""
-    from tqdm import tqdm
+class _Bar:
+    """A tqdm byte bar, opened at the first ``(done, total)`` progress call (none for a pull that fails first)."""
 
-    bar = tqdm(unit="B", unit_scale=True, leave=False)
+    def __init__(self):
+        self.bar = None
 
-    def progress(done: int, total: int | None) -> None:
-        bar.total = total
-        bar.update(done - bar.n)
+    def __call__(self, done: int, total: int | None) -> None:
+        from tqdm import tqdm
 
-    return bar, progress
+        if self.bar is None:
+            self.bar = tqdm(unit="B", unit_scale=True, leave=False)
+        self.bar.total = total
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def run_pull(args: argparse.Namespace) -> int:
+    from seggal import gallery
     from seggal.errors import SegGalError
-    from seggal.zoo.catalogue import find_entry, load_catalogue
-    from seggal.zoo.download import pull
-    from seggal.zoo.state import model_states
 
-    table = model_states(load_catalogue())
     if args.all:
         if args.method or args.task or args.training_set:
             raise SegGalError("models pull: give either --all or METHOD --task TASK --train-set SET")
-        entries = [r for r in table.to_dict("records") if r["state"] == "downloadable"]
+        entries = [e for e in gallery.catalogue() if e.state == "downloadable"]
     else:
         if not (args.method and args.task and args.training_set):
             raise SegGalError("models pull: give METHOD --task TASK --train-set SET (or --all)")
-        entry = find_entry(table, args.method, args.task, args.training_set)
-        if entry["state"] == "unavailable":
-            raise SegGalError(f"{entry['method_id']} / {entry['task']} / {entry['training_set']} is unavailable: "
-                              f"{entry['reason']}")
-        entries = [entry]
+        entries = [gallery.catalogue_entry(args.method, args.task, args.training_set)]
     failed = 0
     for entry in entries:
-        name = f"{entry['method_id']} / {entry['task']} / {entry['training_set']}"
-        bar, progress = _bar()
+        name = f"{entry.method} / {entry.task} / {entry.training_set}"
+        bar = _Bar()
         try:
-            snapshot = pull(entry, source=args.source, progress=progress)
+            pulled = gallery.pull(entry, source=args.source, progress=bar)
         except SegGalError as exc:
             if not args.all:
                 raise
@@ -109,7 +106,8 @@ def run_pull(args: argparse.Namespace) -> int:
             continue
         finally:
             bar.close()
-        print(f"{name}: ready in {snapshot}")
+        print(f"{name}: ready ({pulled.reference}); run it with: python -m seggal segment IMAGE --method "
+              f"{entry.method} --checkpoint {pulled.reference}")
     return 2 if failed else 0
 
 

@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     if checkpoint:
         reference, used = str(checkpoint), str(checkpoint)
     else:  # the gallery's choice: the first ready entry, else one that downloads (Cellpose's published weights)
-        entry = next((e for e in gallery.entries(method, task) if e.state != "unavailable"), None)
+        entry = gallery.usable_entry(method, task)
         if entry is None:
             raise SegGalError(f"method {method.id} has no weights here for {task.id}: pass --checkpoint (a checkpoint "
                               "folder or a Hub reference org/name[@revision]); `python -m seggal methods` lists what "

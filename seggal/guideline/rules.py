@@ -53,6 +53,7 @@ from seggal.gallery import runs_here as ready_here
 from seggal.methods import Availability, get_method
 from seggal.ranking import PUBLISHED_TIE
 from seggal.tasks import TASKS, Task, find_task, get_task
+from seggal.zoo.catalogue import usage_guides
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -339,21 +340,8 @@ class _Tables:
                     for k, v in single.items()},
             median={k: float(v["accuracy"].median()) for k, v in single.items()},
             slots=frozenset(zip(scores["task"], scores["method_id"], scores["training_set"])),
-            guides=_usage_guides(),
+            guides=usage_guides(),
         )
-
-
-def _usage_guides() -> dict:
-    """method id → the authors' usage-guide URL, from ``results/published/usage_guides.csv``."""
-    import pandas as pd
-
-    from seggal.results import RESULTS_DIR
-
-    path = RESULTS_DIR / "published" / "usage_guides.csv"
-    table = pd.read_csv(path, dtype=str)
-    if list(table.columns[:3]) != ["method_id", "method", "usage_guide"] or table["usage_guide"].isna().any():
-        raise SegGalError(f"{path}: expected columns method_id, method, usage_guide with a URL in every row")
-    return dict(zip(table["method_id"], table["usage_guide"]))
 
 
 def _single_sets(scores: pd.DataFrame, task: Task) -> pd.DataFrame:

@@ -32,7 +32,7 @@ import pandas as pd
 from seggal.errors import SegGalError
 from seggal.methods import get_method
 from seggal.results import RESULTS_DIR, load_scores
-from seggal.tasks import get_task, training_sets
+from seggal.tasks import check_generalist_name, check_training_set, get_task
 
 PUBLISHED_MODELS = RESULTS_DIR / "published" / "models.csv"
 KEY = ("method_id", "task", "training_set")
@@ -92,9 +92,11 @@ def load_catalogue(path: str | Path | None = None) -> pd.DataFrame:
             raise _bad(path, line, "method", f"{row['method']!r} is not {method.id}")
         if row["source"] not in SOURCES:
             raise _bad(path, line, "source", f"{row['source']!r} is not one of {', '.join(SOURCES)}")
-        if (row["training_set"] in training_sets(task)) != (row["source"] == "paper"):
-            raise _bad(path, line, "training_set", f"{row['training_set']!r}: paper rows name a training set of the "
-                                                   "task, generalist rows their own model name")
+        try:
+            (check_training_set if row["source"] == "paper" else check_generalist_name)(task, row["training_set"])
+        except SegGalError as exc:
+            raise _bad(path, line, "training_set", f"{exc} (paper rows name a training set of the task, generalist "
+                                                   "rows their own model name)") from None
         if row["format"] not in FORMATS:
             raise _bad(path, line, "format", f"{row['format']!r} is not one of {', '.join(FORMATS)}")
         if row["drive_kind"] not in ("", "file", "folder") or bool(row["drive_kind"]) != bool(row["drive_id"]):
@@ -120,6 +122,18 @@ def load_catalogue(path: str | Path | None = None) -> pd.DataFrame:
         raise SegGalError(f"{path}: paper rows do not match the published scores "
                           f"(not in scores: {extra[:3]}; without a model row: {lacking[:3]})")
     return table
+
+
+def usage_guides(table: pd.DataFrame | None = None) -> dict[str, str]:
+    """method id → the authors' usage-guide URL, from the paper rows of the catalogue (default
+    :func:`load_catalogue`); :class:`SegGalError` when a method's rows disagree or lack one."""
+    table = load_catalogue() if table is None else table
+    paper = table[table["source"] == "paper"]
+    guides = paper.groupby("method_id")["usage_guide"].unique()
+    bad = [m for m, links in guides.items() if len(links) != 1 or not links[0]]
+    if bad:
+        raise SegGalError(f"models table: the paper rows of {', '.join(bad)} do not share one usage guide")
+    return {m: links[0] for m, links in guides.items()}
 
 
 def find_entry(table: pd.DataFrame, method: str, task: str, training_set: str) -> dict:

@@ -29,7 +29,7 @@ from pathlib import Path
 from seggal.checkpoint import PROVENANCE_FILE
 from seggal.errors import SegGalError
 from seggal.methods import get_method
-from seggal.tasks import check_training_set, get_task
+from seggal.tasks import check_generalist_name, check_training_set, get_task
 from seggal.zoo.formats import MODULES, Converted
 
 PAPER = ("Wang Y., Zhao J., Xu H., Han C., Tao Z., Zhao D., Zhou D., Tong G., Liu D., Ji Z., "
@@ -109,12 +109,14 @@ def _write_checkpoint(out: Path, segmenter, meta: dict, card_section: str, extra
 
 
 def convert(path: str | os.PathLike, *, method: str, task: str, training_set: str, out: str | os.PathLike,
-            source_url: str | None = None, sha256: str | None = None) -> Path:
+            source_url: str | None = None, sha256: str | None = None, generalist: bool = False) -> Path:
     """Convert the published model at ``path`` (file or folder, in its source's format) for ``method`` /
     ``task`` / ``training_set`` into the SegGal checkpoint folder ``out`` → ``out``.
 
     ``source_url`` is where it came from; ``sha256`` the original's digest when the downloader computed
-    it (else computed here from ``path``). Raises :class:`SegGalError` for a file of the wrong format, a
+    it (else computed here from ``path``). ``generalist``: a model its package's authors trained on their own
+    data (not from the paper), whose ``training_set`` is its own name (``cyto3``, ``vit_b``; config.json
+    ``"generalist": true``, :data:`seggal.checkpoint.GENERALIST`). Raises :class:`SegGalError` for a file of the wrong format, a
     network that does not fit, a pickle that would run code, or a method whose format cannot be
     converted (the message says why).
     """
@@ -122,7 +124,7 @@ def convert(path: str | os.PathLike, *, method: str, task: str, training_set: st
     if not path.exists():
         raise SegGalError(f"{path}: no such file or folder")
     spec, task_spec = get_method(method), get_task(task)
-    check_training_set(task_spec.id, training_set, "convert")
+    (check_generalist_name if generalist else check_training_set)(task_spec, training_set, "convert")
     if spec.backend not in MODULES:
         raise SegGalError(f"method {spec.id}: SegGal has no converter for its {spec.backend} models")
     module = importlib.import_module(f"seggal.zoo.formats.{MODULES[spec.backend]}")
@@ -138,9 +140,11 @@ def convert(path: str | os.PathLike, *, method: str, task: str, training_set: st
         "paper_preprocessing": converted.preprocessing,
     }
     meta = {
-        "method": spec.id, "task": task_spec.id, "training_set": training_set,
-        "data": f"{task_spec.dataset} ({training_set}), trained by the paper's authors",
-        "description": f"{spec.name} from the paper's gallery, converted from {converted.source_format}",
+        "method": spec.id, "task": task_spec.id, "training_set": training_set, "generalist": generalist,
+        "data": (f"{training_set}: {spec.name}'s generalist, trained by its authors (not from the paper)" if generalist
+                 else f"{task_spec.dataset} ({training_set}), trained by the paper's authors"),
+        "description": (f"{spec.name} generalist {training_set} (not from the paper)" if generalist
+                        else f"{spec.name} from the paper's gallery") + f", converted from {converted.source_format}",
     }
     extra = {PROVENANCE_FILE: (json.dumps(provenance, indent=2, default=str) + "\n").encode("utf-8")}
     return _write_checkpoint(Path(out), converted.segmenter, meta, _card_section(provenance, converted), extra)

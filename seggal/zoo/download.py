@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping
 
+from seggal.checkpoint import hf_cache
 from seggal.errors import SegGalError
 from seggal.hub import mirror_revision, repo_id
 from seggal.zoo.safe import load_torch
@@ -80,13 +81,6 @@ def source_url(entry: Mapping) -> str:
 def downloads_dir() -> Path:
     """Staging folder of original downloads (partial files live here until complete), outside the HF cache."""
     return Path(os.environ.get("SEGGAL_CACHE", Path.home() / ".cache" / "seggal")) / "downloads"
-
-
-def hub_cache() -> Path:
-    """The Hugging Face cache (``HF_HUB_CACHE``, read now; else huggingface_hub's default)."""
-    from huggingface_hub import constants
-
-    return Path(os.environ.get("HF_HUB_CACHE") or constants.HF_HUB_CACHE)
 
 
 def _repo_folder(repo: str, cache_dir: Path) -> Path:
@@ -284,7 +278,7 @@ def install_snapshot(folder: Path, repo: str, *, revision: str | None = None, re
     incomplete downloads, never read as a snapshot), then moved in with ``os.replace``, and the ref is written
     last, also with ``os.replace``: a reader sees the old state or the complete new one.
     """
-    cache_dir = Path(cache_dir) if cache_dir is not None else hub_cache()
+    cache_dir = Path(cache_dir) if cache_dir is not None else hf_cache()
     files = sorted(p for p in folder.rglob("*") if p.is_file())
     if revision is None:
         listing = "\n".join(f"{p.relative_to(folder).as_posix()} {file_sha256(p)}" for p in files)
@@ -327,7 +321,7 @@ def cached_snapshot(repo: str, revision: str | None = None, cache_dir: Path | No
     from huggingface_hub.errors import LocalEntryNotFoundError
 
     try:
-        return Path(snapshot_download(repo, revision=revision, cache_dir=cache_dir or hub_cache(), local_files_only=True))
+        return Path(snapshot_download(repo, revision=revision, cache_dir=cache_dir or hf_cache(), local_files_only=True))
     except (LocalEntryNotFoundError, FileNotFoundError):
         return None
 
@@ -373,7 +367,8 @@ def pull_original(entry: Mapping, *, progress: Progress | None = None, cache_dir
     repo = repo_id(entry["method_id"], entry["task"], entry["training_set"])
     with tempfile.TemporaryDirectory(prefix=".convert-", dir=downloads_dir()) as tmp:
         out = convert(fetched.path, method=entry["method_id"], task=entry["task"], training_set=entry["training_set"],
-                      out=Path(tmp) / "checkpoint", source_url=entry["url"], sha256=fetched.sha256)
+                      out=Path(tmp) / "checkpoint", source_url=entry["url"], sha256=fetched.sha256,
+                      generalist=entry.get("source") == "generalist")
         snapshot = install_snapshot(Path(out), repo, cache_dir=cache_dir)
     shutil.rmtree(_original_dir(entry), ignore_errors=True)  # converted and cached: the original is not kept
     return snapshot
