@@ -28,8 +28,9 @@ Catalogue: :func:`catalogue` turns the model zoo's catalogue (:mod:`seggal.zoo.c
 source ``paper`` or ``generalist``, whose ``reference`` is their Hub repository (:func:`seggal.hub.repo_id`).
 Their state, decided here only:
 
-* ``unavailable`` — the method does not run in this installation (its reason), or SegGal has no converter for
-  the source's file format (:data:`seggal.zoo.convert.FORMATS`);
+* ``unavailable`` — the method does not run in this installation (its reason), SegGal has no converter for
+  the source's file format (:data:`seggal.zoo.convert.FORMATS`), or the paper's architecture for the method
+  differs from SegGal's (:data:`seggal.zoo.convert.ARCHITECTURE_MISMATCH`);
 * ``ready`` — the converted checkpoint is in the Hugging Face cache (it runs offline);
 * ``downloadable`` — else: a source link and a converter exist; :func:`pull` (needs a network) downloads,
   converts and caches it, and the entry turns ready.
@@ -65,7 +66,7 @@ from seggal.provenance import PROJECT_ROOT
 from seggal.tasks import Task, get_task, training_sets
 from seggal.zoo import download
 from seggal.zoo.catalogue import FORMATS, find_entry, load_catalogue
-from seggal.zoo.convert import FORMATS as CONVERTED_FORMATS
+from seggal.zoo.convert import ARCHITECTURE_MISMATCH, FORMATS as CONVERTED_FORMATS
 from seggal.zoo.download import Progress
 
 #: Where ``python -m training.default_model`` ships the embedded default model (when it earns it).
@@ -183,6 +184,8 @@ def _catalogue_entry(row: Mapping, cached: set[str]) -> Entry:
         state, reason = "ready", ""
     elif row["format"] not in CONVERTED_FORMATS:
         state, reason = "unavailable", f"SegGal has no converter for {row['format']} files yet ({FORMATS[row['format']]})"
+    elif method.id in ARCHITECTURE_MISMATCH and row["source"] == "paper":
+        state, reason = "unavailable", f"cannot be converted: {ARCHITECTURE_MISMATCH[method.id]}"
     else:
         state, reason = "downloadable", (f"not downloaded yet (needs a network): python -m seggal models pull "
                                          f"{method.id} --task {row['task']} --train-set {name}")

@@ -85,3 +85,21 @@ def test_find_entry():
     assert find_entry(table, "Swin-S", "nuclei-nuclear", "Pancreas")["drive_id"] == "1tkqJDjfVXgDwu9QupWFtOni9ApepoOPN"
     with pytest.raises(SegGalError, match="known: All"):
         find_entry(table, "cellpose", "livecell-wholecell", "A172")
+
+
+def test_paper_models_whose_architecture_differs_from_seggals_are_unavailable_with_the_reason():
+    """The five MMDetection methods the paper trained with another head or detector are listed as unavailable
+    (saying why), not as downloadable models that would fail at conversion; the others stay downloadable."""
+    from seggal import gallery
+    from seggal.methods import availability
+    from seggal.zoo.convert import ARCHITECTURE_MISMATCH
+
+    assert set(ARCHITECTURE_MISMATCH) == {"cascade-seesaw", "res2net", "hrnet", "rf-next", "mask-rcnn"}
+    for method in (*ARCHITECTURE_MISMATCH, "swin-s", "ms-rcnn"):
+        entry = gallery.catalogue_entry(method, "tissuenet-nuclei-dual", "All")
+        if not availability(method).available:  # MMDetection not installed: that reason comes first
+            assert entry.state == "unavailable" and entry.reason == availability(method).reason
+        elif method in ARCHITECTURE_MISMATCH:
+            assert entry.state == "unavailable" and ARCHITECTURE_MISMATCH[method] in entry.reason
+        else:
+            assert entry.state in ("downloadable", "ready")
