@@ -21,7 +21,6 @@ Configuration (environment variables):
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import os
 import re
@@ -29,11 +28,11 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from seggal.checkpoint import (CARD_FILE, PROVENANCE_FILE, STATE_PREFIX, check_complete, check_weights,
-                               hf_cache, read_config)
+from seggal.checkpoint import (CARD_FILE, PROVENANCE_FILE, STATE_PREFIX, check_complete, hf_cache)
 from seggal.errors import SegGalError
 from seggal.methods import get_method
 from seggal.model_card import slug
+from seggal.provenance import sha256_tree
 from seggal.results import RESULTS_DIR
 from seggal.tasks import get_task
 
@@ -82,15 +81,8 @@ def publishable_files(folder: str | os.PathLike) -> tuple[str, ...]:
 
 def content_tag(folder: str | os.PathLike, files: tuple[str, ...] | None = None) -> str:
     """A tag derived from the content pushed: ``sha256-`` + the first 16 hex digits of the SHA-256 of each
-    file's ``path`` + NUL + bytes, in sorted order. The same files always give the same tag."""
-    folder = Path(folder)
-    digest = hashlib.sha256()
-    for rel in files if files is not None else publishable_files(folder):
-        digest.update(rel.encode() + b"\0")
-        with open(folder / rel, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    return "sha256-" + digest.hexdigest()[:16]
+    file's ``path`` and SHA-256 (:func:`seggal.provenance.sha256_tree`). The same files always give the same tag."""
+    return "sha256-" + sha256_tree(folder, files if files is not None else publishable_files(folder))[:16]
 
 
 def check_card_provenance(folder: str | os.PathLike) -> None:

@@ -302,3 +302,18 @@ def read_scores(labels_path: str | os.PathLike) -> np.ndarray | None:
             raise SegGalError(f"{path}, line {line_no}: labels must run 1, 2, 3 … with finite scores")
         values.append(value)
     return np.asarray(values, np.float64)
+
+
+def read_json_object(path: str | os.PathLike) -> dict:
+    """A JSON file holding one object → dict; :class:`SegGalError` naming the file when it is unreadable, not
+    JSON, or not an object."""
+    import json
+
+    try:
+        value = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SegGalError(f"{path} is not readable JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise SegGalError(f"{path} does not hold a JSON object")
+    return value
+

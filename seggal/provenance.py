@@ -7,11 +7,13 @@ files differ from it (``""`` outside a git checkout).
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import os
 import platform
 import subprocess
 from pathlib import Path
+from typing import Iterable
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 #: Suffix of a commit whose working tree had uncommitted changes to tracked files.
@@ -51,3 +53,27 @@ def hardware(device: str = "cpu") -> str:
 
         return f"{torch.cuda.get_device_name(device)} x{torch.cuda.device_count()}"
     return f"CPU {platform.machine()} ({os.cpu_count()} cores)"
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """SHA-256 (hex) of one file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sha256_tree(folder: str | os.PathLike, files: Iterable[str] | None = None) -> str:
+    """SHA-256 (hex) of a folder: of the sorted ``relative-path sha256`` lines of its files (or of ``files``,
+    paths relative to ``folder``)."""
+    folder = Path(folder)
+    names = (p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()) if files is None else files
+    lines = sorted(f"{name} {sha256_file(folder / name)}" for name in names)
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+def sha256_of(path: str | os.PathLike) -> str:
+    """:func:`sha256_file` of a file, :func:`sha256_tree` of a folder."""
+    return sha256_tree(path) if Path(path).is_dir() else sha256_file(path)
+

@@ -8,7 +8,7 @@ import zarr
 from seggal.channel_names import channel_index, suggest_channels
 from seggal.distributed import Recipe, cli_channels, run_cli
 from seggal.errors import SegGalError
-from seggal.formats import open_image, write_labels_ome_zarr
+from seggal.formats import open_image
 from seggal.morphology import cell_table
 
 

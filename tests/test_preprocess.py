@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 from seggal.errors import SegGalError
-from seggal.image import ChannelSpec, Image
 from seggal.preprocess import DEFAULT, PAPER, Preprocessing, clahe, percentile_normalize, sliding_windows
 
 

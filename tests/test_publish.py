@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 
 from seggal import hub
-from seggal.errors import SegGalError
 from seggal.zoo.convert import convert
 from test_hub import _StandInHub
 from training.publish import main

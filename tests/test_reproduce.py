@@ -16,9 +16,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from seggal.cli import main
-from seggal.data.pull import MANIFEST, is_authentic, read_manifest
+from seggal.data.pull import is_authentic, read_manifest
 from seggal.data.synthetic import write_tissuenet_npz
-from seggal.reproduce import Model, comparison, finished, run_kind
+from seggal.reproduce import comparison, finished, run_kind
 from seggal.results import load_scores
 from seggal.runs import load_run, write_run
 from seggal.zoo import download

@@ -14,7 +14,8 @@ from seggal.data.synthetic import synthetic_tissue
 from seggal.errors import SegGalError
 from seggal.checkpoint import read_config
 from seggal.image import ChannelSpec, Image
-from seggal.zoo.convert import convert, sha256_of
+from seggal.provenance import sha256_of
+from seggal.zoo.convert import convert
 
 
 @pytest.fixture(scope="module")

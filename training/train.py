@@ -65,9 +65,10 @@ from seggal import checkpoint, hub
 from seggal.checkpoint import WEIGHTS_FILE
 from seggal.backends.optimizer import load_optimizer, optimizer_bytes, optimizer_of
 from seggal.errors import SegGalError
+from seggal.io import read_json_object
 from seggal.evaluation import evaluate_segmenter, overall
 from seggal.methods import Method, get_method
-from seggal.provenance import hardware
+from seggal.provenance import hardware, sha256_file
 from seggal.ranking import standardised_hours
 from seggal.tasks import check_training_set, get_task
 
@@ -278,15 +279,6 @@ class _Dist:
                 dist.destroy_process_group()
 
 
-def sha256(path: Path) -> str:
-    """SHA-256 (hex) of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 class _WithTrainingState:
     """``segmenter`` as :func:`seggal.checkpoint.write_checkpoint` sees it when it writes ``last/``: its ``save``
     also writes the optimiser state (:data:`OPTIMIZER_FILE`) and then the training state
@@ -305,7 +297,7 @@ class _WithTrainingState:
         optimizer = optimizer_of(self._segmenter)
         if optimizer is not None:
             (folder / OPTIMIZER_FILE).write_bytes(optimizer_bytes(optimizer))
-        files = {p.relative_to(folder).as_posix(): sha256(p) for p in sorted(folder.rglob("*")) if p.is_file()}
+        files = {p.relative_to(folder).as_posix(): sha256_file(p) for p in sorted(folder.rglob("*")) if p.is_file()}
         (folder / STATE_FILE).write_text(json.dumps({**self._state, "files": files}, indent=2), encoding="utf-8")
 
 
@@ -349,11 +341,9 @@ def resume_state(last: Path, config: TrainConfig, epochs: int) -> tuple[dict, li
     if not path.is_file():
         raise refuse(f"{STATE_FILE} is missing")
     try:
-        state = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise refuse(f"{STATE_FILE} is not readable JSON ({exc})") from None
-    if not isinstance(state, dict):
-        raise refuse(f"{STATE_FILE} does not hold a JSON object")
+        state = read_json_object(path)
+    except SegGalError as exc:
+        raise refuse(str(exc)) from None
     kinds = {"epoch": _is_int, "best_epoch": _is_int, "seed": _is_int, "best_score": _is_number,
              "train_seconds": _is_number, "history": lambda v: isinstance(v, list),
              "files": lambda v: isinstance(v, dict)}
@@ -379,7 +369,7 @@ def resume_state(last: Path, config: TrainConfig, epochs: int) -> tuple[dict, li
             raise refuse(f"{STATE_FILE} names a file outside the folder: {name!r}")
         if not target.is_file():
             raise refuse(f"{name} is missing")
-        if sha256(target) != digest:
+        if sha256_file(target) != digest:
             raise refuse(f"{name} is not the file that was saved (its SHA-256 differs: truncated or modified)")
     return state, sorted(files)
 

@@ -116,7 +116,7 @@ def run_import(args: argparse.Namespace) -> int:
 
     from seggal.errors import SegGalError
     from seggal.zoo.catalogue import find_entry, load_catalogue
-    from seggal.zoo.download import file_sha256, tree_sha256
+    from seggal.provenance import sha256_file, sha256_tree
 
     path = Path(args.path)
     if not path.exists():
@@ -129,7 +129,7 @@ def run_import(args: argparse.Namespace) -> int:
         from seggal.zoo.convert import convert
     except ImportError:
         raise SegGalError("this SegGal has no converters yet (seggal.zoo.convert)") from None
-    digest = tree_sha256(path) if path.is_dir() else file_sha256(path)
+    digest = sha256_tree(path) if path.is_dir() else sha256_file(path)
     out = convert(path, method=args.method, task=args.task, training_set=args.training_set, out=Path(args.out),
                   source_url=url, sha256=digest)
     print(f"{out} (from {path}, SHA-256 {digest})")

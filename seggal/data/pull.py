@@ -98,7 +98,8 @@ def _write_manifest(folder: Path, manifest: dict) -> None:
 
 def _tissuenet_by_hand(row: dict, folder: Path) -> dict:
     """TissueNet v1.1 placed by hand: unpack its zip if that is what is there, check the three files."""
-    from seggal.zoo.download import file_sha256, unpack_zip
+    from seggal.provenance import sha256_file
+    from seggal.zoo.download import unpack_zip
 
     archive = folder / row["file"]
     if archive.is_file() and not all((folder / f).is_file() for f in TISSUENET_FILES):
@@ -111,7 +112,7 @@ def _tissuenet_by_hand(row: dict, folder: Path) -> dict:
             f"TissueNet v1.1 needs a licence step SegGal cannot take for you: sign in at {row['location']}, accept "
             f"the licence, download {row['file']} and put it (or the unzipped {', '.join(TISSUENET_FILES)}) in "
             f"{folder}, then run this command again to check it and record its checksums (missing: {', '.join(missing)})")
-    return {f: {"sha256": file_sha256(folder / f), "url": f"hand:{row['location']}"} for f in TISSUENET_FILES}
+    return {f: {"sha256": sha256_file(folder / f), "url": f"hand:{row['location']}"} for f in TISSUENET_FILES}
 
 
 def pull_dataset(dataset: str, source: str, out: str | os.PathLike, bar: Bars | None = None) -> Path:

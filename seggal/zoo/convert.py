@@ -20,7 +20,6 @@ The folder is written atomically (a staging folder swapped in), so a failed conv
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import json
 import os
@@ -29,6 +28,7 @@ from pathlib import Path
 from seggal.checkpoint import PROVENANCE_FILE
 from seggal.errors import SegGalError
 from seggal.methods import get_method
+from seggal.provenance import sha256_of
 from seggal.tasks import check_generalist_name, check_training_set, get_task
 from seggal.zoo.formats import MODULES, Converted
 
@@ -52,20 +52,6 @@ ARCHITECTURE_MISMATCH = {
     "mask-rcnn": "the paper's Mask R-CNN is caffe-style with a two-convolution RPN and a 4-conv box head; SegGal's is "
                  "the standard one",
 }
-
-
-def sha256_of(path: str | os.PathLike) -> str:
-    """SHA-256 (hex) of a file, or of a folder's files (each ``relative path\\0`` + content, in sorted order)."""
-    path = Path(path)
-    digest = hashlib.sha256()
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-    for file in files:
-        if path.is_dir():
-            digest.update(file.relative_to(path).as_posix().encode() + b"\0")
-        with open(file, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
 
 
 def published_scores(method: str, task: str, training_set: str) -> dict:

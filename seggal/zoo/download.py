@@ -34,6 +34,7 @@ from typing import Callable, Mapping
 from seggal.checkpoint import hf_cache
 from seggal.errors import SegGalError
 from seggal.hub import mirror_revision, repo_id
+from seggal.provenance import sha256_file, sha256_tree
 from seggal.zoo.safe import load_torch
 
 Progress = Callable[[int, "int | None"], None]
@@ -121,7 +122,7 @@ def fetch_file(url: str, folder: Path, *, sha256: str = "", progress: Progress |
 
     folder.mkdir(parents=True, exist_ok=True)
     if name is not None and (folder / name).is_file():
-        return _checked(folder / name, file_sha256(folder / name), sha256, url)
+        return _checked(folder / name, sha256_file(folder / name), sha256, url)
     hasher = hashlib.sha256()
     how = how or (_hand_import(entry) if entry else
                   f"download {url} by hand and import it with `python -m seggal models import`")
@@ -171,7 +172,7 @@ def fetch_folder(url: str, folder: Path, *, entry: Mapping | None = None) -> Fet
         raise SegGalError(f"download of Drive folder {url} failed: {exc}") from None
     if not files:
         raise SegGalError(f"Drive folder {url} holds no files")
-    return Fetched(folder, tree_sha256(folder), url)
+    return Fetched(folder, sha256_tree(folder), url)
 
 
 def drive_folder_files(folder_id: str) -> list[tuple[str, str]]:
@@ -202,21 +203,6 @@ def drive_folder_files(folder_id: str) -> list[tuple[str, str]]:
     if not files:
         raise SegGalError(f"Drive folder {url} holds no files")
     return files
-
-
-def tree_sha256(folder: Path) -> str:
-    """SHA-256 of a folder: of the sorted ``relative-path sha256`` lines of its files."""
-    lines = sorted(f"{p.relative_to(folder).as_posix()} {file_sha256(p)}" for p in folder.rglob("*") if p.is_file())
-    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 of one file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def fetch_original(entry: Mapping, *, progress: Progress | None = None) -> Fetched:
@@ -281,7 +267,7 @@ def install_snapshot(folder: Path, repo: str, *, revision: str | None = None, re
     cache_dir = Path(cache_dir) if cache_dir is not None else hf_cache()
     files = sorted(p for p in folder.rglob("*") if p.is_file())
     if revision is None:
-        listing = "\n".join(f"{p.relative_to(folder).as_posix()} {file_sha256(p)}" for p in files)
+        listing = "\n".join(f"{p.relative_to(folder).as_posix()} {sha256_file(p)}" for p in files)
         revision = hashlib.sha1(listing.encode()).hexdigest()  # noqa: S324 — a name, as git's, not security
     root = _repo_folder(repo, cache_dir)
     fresh = not root.exists()

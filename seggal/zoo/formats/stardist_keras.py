@@ -15,25 +15,15 @@ axis=(0, 1))`` per channel (no clipping) on the preprocessed 256 x 256 windows, 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from seggal.errors import SegGalError
+from seggal.io import read_json_object
 from seggal.methods import Method
 from seggal.tasks import Task
 from seggal.zoo.formats import Converted
 
 WEIGHT_NAMES = ("weights_best.h5", "weights_last.h5", "weights_final.h5")
-
-
-def _json(path: Path) -> dict:
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SegGalError(f"{path}: not readable JSON ({exc})") from None
-    if not isinstance(value, dict):
-        raise SegGalError(f"{path}: expected a JSON object")
-    return value
 
 
 def read_folder(folder: Path) -> tuple[dict, dict, Path]:
@@ -51,8 +41,8 @@ def read_folder(folder: Path) -> tuple[dict, dict, Path]:
     weights = next((folder / n for n in WEIGHT_NAMES if (folder / n).is_file()), None)
     if weights is None:
         raise SegGalError(f"{folder}: no Keras weights ({', '.join(WEIGHT_NAMES)})")
-    config = Config2D.update_loaded_config(_json(folder / "config.json"))
-    thresholds = _json(folder / "thresholds.json") if (folder / "thresholds.json").is_file() else {}
+    config = Config2D.update_loaded_config(read_json_object(folder / "config.json"))
+    thresholds = read_json_object(folder / "thresholds.json") if (folder / "thresholds.json").is_file() else {}
     return config, {k: float(v) for k, v in thresholds.items() if k in ("prob", "nms")}, weights
 
 
