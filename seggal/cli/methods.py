@@ -30,7 +30,8 @@ def rows(task: str) -> list[dict]:
         entry = gallery.entries(m, task)[0]
         out.append({"id": m.id, "name": m.name, "backend": m.backend, "family": m.family, "attention": m.attention,
                     "in_paper": m.in_paper, "available": status.available, "ready": entry.ready,
-                    "weights": entry.label if entry.state != "unavailable" else entry.reason, "reason": status.reason})
+                    "weights": {"ready": entry.label, "downloadable": f"{entry.label}: downloadable — {entry.reason}",
+                                "unavailable": entry.reason}[entry.state], "reason": status.reason})
     return out
 
 
