@@ -438,7 +438,8 @@ if ground_truth is not None:
                          title=f"Scores after {done['mode']} ({done['variant']}) by N pixels")
         figure.add_vline(x=best, line_dash="dash")
         st.plotly_chart(figure, key="seg_sweep_chart")
-        st.markdown(f"**Best step: {done['mode']} by {best} px** (highest accuracy, "
+        in_um = f" = {best * pixel_size_um:.3g} µm at {pixel_size_um:g} µm/px" if pixel_size_um else ""
+        st.markdown(f"**Best step: {done['mode']} by {best} px{in_um}** (highest accuracy, "
                     f"{done['table'].set_index('px').loc[best, 'accuracy']:.3f}; at 0 px "
                     f"{done['table'].set_index('px').loc[0, 'accuracy']:.3f}, the scores above).")
 step = st.slider("Preview: grow (+) or shrink (−) every mask by", -10, 10, 0, key="seg_step")
@@ -449,7 +450,8 @@ elif step < 0:
 else:
     changed = labels
 st.image(overlay(base_rgb, downsample(changed, 1024), style, opacity), width=min(640, base_rgb.shape[1] * 2),
-         caption=f"Masks {'grown' if step > 0 else 'shrunk' if step < 0 else 'unchanged'} by {abs(step)} px")
+         caption=f"Masks {'grown' if step > 0 else 'shrunk' if step < 0 else 'unchanged'} by {abs(step)} px"
+                 + (f" ({abs(step) * pixel_size_um:.3g} µm)" if pixel_size_um and step else ""))
 st.download_button(f"Download masks at {step:+d} px (TIFF)", label_tiff(changed),
                    file_name=f"{source['name'].rsplit('.', 1)[0]}_labels_{step:+d}px.tif", mime="image/tiff",
                    key="seg_download_step")

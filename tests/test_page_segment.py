@@ -375,3 +375,16 @@ def test_ome_tiff_channel_names_map_the_channels_and_its_pixel_size_gives_square
     cell = labels == labels[16, 16]
     row = table.set_index("label").loc[int(at.session_state["seg_result"]["labels"][16, 16])]
     assert row["mean_DAPI"] == pytest.approx(pixels[cell].mean(), rel=0.05)  # the model's outline, not the truth
+
+
+def test_the_sweeps_best_step_and_the_preview_are_given_in_micrometres_when_the_pixel_size_is_known(example):
+    at = example
+    at.number_input(key="seg_pixel_size").set_value(0.5).run()
+    at.radio(key="seg_sweep_mode").set_value("dilate").run()
+    at.button(key="seg_sweep_button").click().run()
+    best = next(m.value for m in at.markdown if m.value.startswith("**Best step"))
+    px = int(best.split("dilate by ")[1].split(" px")[0])
+    assert f"= {px * 0.5:.3g} µm at 0.5 µm/px" in best
+    at.slider(key="seg_step").set_value(4).run()
+    assert any("grown by 4 px (2 µm)" in c for image in at.image for c in image.captions)
+    at.number_input(key="seg_pixel_size").set_value(0.0).run()
