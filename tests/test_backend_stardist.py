@@ -60,6 +60,14 @@ def test_images_smaller_than_the_network_stride_are_refused():
         from_scratch(**SMALL).train_epoch(tiny, FitSettings(batch_size=1))
 
 
+def test_a_smaller_training_patch_from_the_architecture_options_is_used(samples):
+    """``--arch '{"train_patch_size": [32, 32]}'`` trains on 32 × 32 crops of the 64 × 64 images (four times
+    cheaper steps), not on the whole image."""
+    segmenter = build("stardist", arch={**SMALL, "train_patch_size": [32, 32]})
+    segmenter.train_epoch(samples, FitSettings(batch_size=2, learning_rate=3e-3, max_iters=1))
+    assert tuple(segmenter.model.config.train_patch_size) == (32, 32)
+
+
 def test_architecture_options_build_smaller_networks_and_survive_a_checkpoint(tmp_path):
     small, default = build("stardist", arch={"unet_n_filter_base": 8}), build("stardist")
     assert small.model.keras_model.count_params() < default.model.keras_model.count_params() / 4

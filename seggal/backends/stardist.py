@@ -106,10 +106,12 @@ class StarDistSegmenter(Segmenter):
         return Prediction(labels, scores)
 
     def _patch_size(self, samples: Sequence[Sample]) -> tuple[int, int]:
-        """Training crop: 256 (StarDist's default) or the largest multiple of the network's stride that fits."""
+        """Training crop: the config's ``train_patch_size`` (StarDist's default 256 × 256; ``--arch`` sets it),
+        cut to the largest multiple of the network's stride that fits the smallest image."""
         stride = [g * 2**self.model.config.unet_n_depth for g in self.model.config.grid]
         smallest = np.min([s.labels.shape for s in samples], axis=0)
-        size = tuple(int(min(256, n // d * d)) for n, d in zip(smallest, stride))
+        wanted = self.model.config.train_patch_size
+        size = tuple(int(min(w, n) // d * d) for w, n, d in zip(wanted, smallest, stride))
         if min(size) == 0:
             raise SegGalError(f"stardist: training images of shape {tuple(smallest)} are smaller than the network's "
                               f"stride {tuple(stride)}")
