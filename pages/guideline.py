@@ -17,9 +17,10 @@ from seggal.errors import SegGalError
 from seggal.gallery import catalogue_entry
 from seggal.guideline import (
     ACCURACY_MARGIN, ANNOTATIONS, CHANNELS, COMPUTE, MODALITIES, ORDERINGS, OTHER, TARGETS, WEIGHTS, Answers, explain,
-    ordered, pixel_size_from_optics, read_pixel_size, recommend,
+    ordered, pixel_size_from_optics, recommend,
 )
 from seggal.guideline.explanations import band_legend, score_formula, scores_note
+from seggal.io import read_pixel_size
 from seggal.plots import band_css
 from seggal.tasks import LIVECELL_CELL_TYPES, TISSUENET_TISSUES
 

@@ -99,7 +99,7 @@ def _new_image(name: str, pixels, planes: int = 1, ground_truth=None, source: st
                metadata=None) -> None:
     """Make ``pixels`` ((H, W, C) float32, plane 1 of a file holding ``planes``) this session's image;
     forget results of the previous one. The decoded file itself is not kept. ``metadata``
-    (:class:`seggal.upload.FileMetadata`): the file's channel names (a suggested mapping when they name
+    (:class:`seggal.io.FileMetadata`): the file's channel names (a suggested mapping when they name
     the stains) and pixel size."""
     names = metadata.channel_names if metadata and len(metadata.channel_names) == pixels.shape[2] else ()
     suggested = suggest_channels(names) if names else (None, None)

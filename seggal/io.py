@@ -16,8 +16,9 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import IO, BinaryIO, Iterator
 
 import numpy as np
 
@@ -316,4 +317,74 @@ def read_json_object(path: str | os.PathLike) -> dict:
     if not isinstance(value, dict):
         raise SegGalError(f"{path} does not hold a JSON object")
     return value
+
+
+#: µm in one unit of an ImageJ / TIFF length unit.
+_UM_PER_UNIT = {"um": 1.0, "µm": 1.0, "\\u00b5m": 1.0, "micron": 1.0, "microns": 1.0, "micrometer": 1.0,
+                "nm": 1e-3, "mm": 1e3, "cm": 1e4, "inch": 25400.0}
+
+
+@dataclass(frozen=True)
+class FileMetadata:
+    """What a file says about its pixels: ``channel_names`` (one per channel, ``()`` when it names none)
+    and ``pixel_size_um`` (the side of a pixel in µm, ``None`` when unknown)."""
+
+    channel_names: tuple[str, ...] = ()
+    pixel_size_um: float | None = None
+
+
+def _ome_metadata(tif) -> FileMetadata:
+    """Channel names and ``PhysicalSizeX`` (with its unit, read by ``ome-types``) of an OME-TIFF; empty when
+    the OME-XML is malformed (the pixels may still be fine)."""
+    from ome_types import from_xml
+
+    try:
+        pixels = from_xml(tif.ome_metadata).images[0].pixels
+        names = tuple(channel.name or "" for channel in pixels.channels)
+        size = float(pixels.physical_size_x_quantity.to("micrometer").magnitude) if pixels.physical_size_x else None
+    except Exception:  # noqa: BLE001 — any malformed OME-XML is "no metadata", never a crash
+        return FileMetadata()
+    return FileMetadata(names if any(names) else (), size)
+
+
+def _resolution_pixel_size(tif) -> float | None:
+    """µm per pixel from the ImageJ ``unit`` + XResolution, or the TIFF ResolutionUnit (inch / cm); ``None``
+    when the tags give no usable physical size."""
+    tags = tif.pages[0].tags
+    if "XResolution" not in tags:
+        return None
+    numerator, denominator = tags["XResolution"].value
+    per_unit = numerator / denominator if denominator else 0.0  # pixels per unit
+    unit = (tif.imagej_metadata or {}).get("unit")
+    if unit is None:
+        resolution_unit = int(tags["ResolutionUnit"].value) if "ResolutionUnit" in tags else 2
+        unit = {2: "inch", 3: "cm"}.get(resolution_unit)
+    um = _UM_PER_UNIT.get(str(unit).strip().lower()) if unit is not None else None
+    return um / per_unit if um is not None and per_unit > 0 else None
+
+
+def tiff_metadata(file: str | os.PathLike | bytes | IO[bytes]) -> FileMetadata:
+    """Channel names and pixel size stored in a TIFF (path, bytes or binary file object): OME-XML first, else
+    the ImageJ / TIFF resolution tags for the pixel size. :class:`SegGalError` when it is no readable TIFF."""
+    import tifffile
+
+    source = io.BytesIO(file) if isinstance(file, bytes) else file
+    try:
+        with tifffile.TiffFile(source) as tif:
+            found = _ome_metadata(tif) if tif.is_ome else FileMetadata()
+            if found.pixel_size_um is None:
+                found = FileMetadata(found.channel_names, _resolution_pixel_size(tif))
+    except (tifffile.TiffFileError, OSError, ValueError) as exc:
+        raise SegGalError(f"cannot read the metadata: not a readable TIFF ({exc})") from None
+    size = found.pixel_size_um
+    return found if size is None or (np.isfinite(size) and size > 0) else FileMetadata(found.channel_names)
+
+
+def read_pixel_size(file: str | os.PathLike | bytes | IO[bytes]) -> float:
+    """µm per pixel stored in a TIFF (:func:`tiff_metadata`); :class:`SegGalError` when the file is no TIFF or
+    carries no physical pixel size (many do not: then ask for it)."""
+    size = tiff_metadata(file).pixel_size_um
+    if size is None:
+        raise SegGalError("the image stores no usable pixel size: enter it (µm per pixel) by hand")
+    return size
 

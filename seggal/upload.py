@@ -20,7 +20,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import shlex
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ import numpy as np
 
 from seggal.errors import SegGalError
 from seggal.image import ChannelSpec, Image, as_labels
-from seggal.io import MAX_BYTES, MAX_PAGES, MAX_PIXELS, read_array, to_hwc
+from seggal.io import MAX_BYTES, MAX_PAGES, MAX_PIXELS, FileMetadata, read_array, tiff_metadata, to_hwc
 
 #: File types the page accepts (st.file_uploader's ``type``).
 UPLOAD_TYPES = ("tif", "tiff", "png", "jpg", "jpeg")
@@ -91,48 +90,15 @@ def cli_command(file_name: str, large: bool = False) -> str:
     return command + (" --cluster local" if large else "")
 
 
-@dataclass(frozen=True)
-class FileMetadata:
-    """What a file says about its pixels: ``channel_names`` (one per channel, ``()`` when it names none)
-    and ``pixel_size_um`` (the side of a pixel in µm, ``None`` when unknown)."""
-
-    channel_names: tuple[str, ...] = ()
-    pixel_size_um: float | None = None
-
-
 def file_metadata(data: bytes, file_name: str) -> FileMetadata:
-    """Channel names and pixel size of an uploaded TIFF: OME-XML (``Channel Name``, ``PhysicalSizeX`` with
-    its unit, read by ``ome-types``), else the ImageJ / TIFF resolution tags
-    (:func:`seggal.guideline.answers.read_pixel_size`). Other files, or unreadable metadata, → an empty
-    :class:`FileMetadata` (the pixels are checked by :func:`decode`)."""
-    import tifffile
-
-    from seggal.guideline.answers import read_pixel_size
-
+    """Channel names and pixel size of an uploaded TIFF (:func:`seggal.io.tiff_metadata`). Other files, or
+    unreadable metadata, → an empty :class:`~seggal.io.FileMetadata` (the pixels are checked by :func:`decode`)."""
     if Path(file_name).suffix.lower().lstrip(".") not in ("tif", "tiff"):
         return FileMetadata()
     try:
-        with tifffile.TiffFile(io.BytesIO(data)) as tif:
-            ome = tif.ome_metadata if tif.is_ome else None
-    except (tifffile.TiffFileError, OSError, ValueError):
+        return tiff_metadata(data)
+    except SegGalError:
         return FileMetadata()
-    names, size = (), None
-    if ome:
-        from ome_types import from_xml
-
-        try:
-            pixels = from_xml(ome).images[0].pixels
-            names = tuple(channel.name or "" for channel in pixels.channels)
-            if pixels.physical_size_x:
-                size = float(pixels.physical_size_x_quantity.to("micrometer").magnitude)
-        except Exception:  # noqa: BLE001 — malformed OME-XML: the pixels may still be fine
-            names, size = (), None
-    if size is None:
-        try:
-            size = read_pixel_size(io.BytesIO(data))
-        except SegGalError:
-            size = None
-    return FileMetadata(names if any(names) else (), size)
 
 
 def intensity_warning(labels: np.ndarray, name: str = "ground truth") -> str | None:

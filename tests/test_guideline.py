@@ -10,10 +10,11 @@ from seggal.errors import SegGalError
 from seggal.guideline import (
     ACCURACY_MARGIN, ANNOTATIONS, CHANNELS, COMPUTE, FAILING_FRACTION, MODALITIES, ORDERINGS, PAPER, TARGETS,
     WEIGHTS, Answers, band, best_transfer_set, explain, failing_training_sets, match_tissue, ordered,
-    pixel_size_from_optics, read_pixel_size, recommend,
+    pixel_size_from_optics, recommend,
 )
 from seggal.plots import band_css
 from seggal.gallery import runs_here
+from seggal.io import read_pixel_size
 from seggal.ranking import figure6_methods, scenario_scores
 from seggal.results import load_scores
 from seggal.tasks import LIVECELL_CELL_TYPES, TASKS, TISSUENET_TISSUES, get_task
@@ -466,3 +467,18 @@ def test_every_method_row_links_the_authors_usage_guide():
     rec = recommend(Answers())
     assert all(m.usage_guide == guides[m.method] and m.usage_guide.startswith("https://github.com/BoomStarcuc/")
                for m in rec.methods)
+
+
+def test_the_pixel_size_of_an_ome_tiff_is_read_for_the_guideline_as_for_the_segment_page(tmp_path):
+    """One reader (seggal.io.tiff_metadata) serves the Guideline and the Segment page: OME-XML's PhysicalSizeX
+    with its unit, which the TIFF resolution tags of an OME-TIFF do not carry."""
+    import numpy as np
+    import tifffile
+
+    from seggal.upload import file_metadata
+
+    path = tmp_path / "field.ome.tif"
+    tifffile.imwrite(path, np.zeros((2, 8, 8), np.uint16), ome=True,
+                     metadata={"axes": "CYX", "PhysicalSizeX": 325.0, "PhysicalSizeXUnit": "nm"})
+    assert read_pixel_size(path) == pytest.approx(0.325)
+    assert file_metadata(path.read_bytes(), path.name).pixel_size_um == pytest.approx(0.325)

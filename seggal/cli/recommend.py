@@ -34,7 +34,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def _pixel_size(args: argparse.Namespace):
     from seggal.errors import SegGalError
-    from seggal.guideline.answers import pixel_size_from_optics, read_pixel_size
+    from seggal.guideline.answers import pixel_size_from_optics
+    from seggal.io import read_pixel_size
 
     if args.magnification is not None and args.camera_pixel is None:
         raise SegGalError("--magnification needs --camera-pixel")

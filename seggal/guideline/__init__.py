@@ -7,7 +7,6 @@ Three modules: :mod:`~seggal.guideline.answers` (the questionnaire: parsing, val
 
 from seggal.guideline.answers import (
     ANNOTATIONS, CHANNELS, COMPUTE, MODALITIES, OTHER, TARGETS, Answers, match_tissue, pixel_size_from_optics,
-    read_pixel_size,
 )
 from seggal.guideline.explanations import Explanation, explain
 from seggal.guideline.rules import (
@@ -19,5 +18,5 @@ __all__ = [
     "ACCURACY_MARGIN", "ANNOTATIONS", "Answers", "BAND_METRICS", "BANDS", "CHANNELS", "COMPUTE", "Caveat",
     "Explanation", "FAILING_FRACTION", "MODALITIES", "MethodRow", "ORDERINGS", "OTHER", "PAPER", "Recommendation",
     "TARGETS", "Tie", "WEIGHTS", "band", "best_transfer_set", "explain", "failing_training_sets", "match_tissue",
-    "ordered", "pixel_size_from_optics", "read_pixel_size", "recommend", "scenario_task",
+    "ordered", "pixel_size_from_optics", "recommend", "scenario_task",
 ]

@@ -1,4 +1,5 @@
-"""The Guideline's questionnaire: choices, their normalisation and validation, tissue matching, pixel size.
+"""The Guideline's questionnaire: choices, their normalisation and validation, tissue matching, pixel size
+(typed, or from the optics; read from a file by :func:`seggal.io.read_pixel_size`).
 
 Pure parsing: every bad value raises :class:`~seggal.errors.SegGalError` naming the field and the allowed
 values; nothing here decides a recommendation (that is :mod:`seggal.guideline.rules`).
@@ -9,7 +10,6 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import IO
 
 from seggal.errors import SegGalError
 from seggal.tasks import LIVECELL_CELL_TYPES, TISSUENET_TISSUES
@@ -57,38 +57,6 @@ def pixel_size_from_optics(camera_pixel_um, magnification) -> float:
     if camera is None or not math.isfinite(magnification) or magnification <= 0:
         raise SegGalError("the camera pixel size (µm) and a positive magnification are both needed")
     return camera / magnification
-
-
-_UM_PER_UNIT = {"um": 1.0, "µm": 1.0, "\\u00b5m": 1.0, "micron": 1.0, "microns": 1.0, "micrometer": 1.0,
-                "nm": 1e-3, "mm": 1e3, "cm": 1e4, "inch": 25400.0}
-
-
-def read_pixel_size(file: str | IO[bytes]) -> float:
-    """µm per pixel stored in a TIFF (ImageJ ``unit`` + XResolution, or the TIFF ResolutionUnit inch / cm).
-
-    ``file``: a path or a binary file object. SegGalError when the file is no TIFF or carries no physical
-    pixel size (many do not: then ask for it).
-    """
-    import tifffile
-
-    try:
-        with tifffile.TiffFile(file) as tif:
-            page = tif.pages[0]
-            tags = page.tags
-            if "XResolution" not in tags:
-                raise SegGalError("the image stores no pixel size: enter it (µm per pixel) by hand")
-            numerator, denominator = tags["XResolution"].value
-            per_unit = numerator / denominator  # pixels per unit
-            unit = (tif.imagej_metadata or {}).get("unit")
-            if unit is None:
-                resolution_unit = int(tags["ResolutionUnit"].value) if "ResolutionUnit" in tags else 2
-                unit = {2: "inch", 3: "cm"}.get(resolution_unit)
-    except (tifffile.TiffFileError, OSError, ValueError) as exc:
-        raise SegGalError(f"cannot read a pixel size: not a readable TIFF ({exc})") from None
-    um = _UM_PER_UNIT.get(str(unit).strip().lower()) if unit is not None else None
-    if um is None or per_unit <= 0:
-        raise SegGalError(f"the image stores no usable pixel size (unit {unit!r}): enter it by hand")
-    return check_pixel_size(um / per_unit)
 
 
 @dataclass(frozen=True)
