@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
+from czi_files import czi_bytes
 from streamlit.testing.v1 import AppTest
 
 from seggal.metrics import METRICS
@@ -391,8 +392,6 @@ def test_the_sweeps_best_step_and_the_preview_are_given_in_micrometres_when_the_
 
 
 def test_a_czi_upload_maps_its_named_channels_and_its_pixel_size_gives_micrometres():
-    from czi_files import czi_bytes  # genuine CZI written by Zeiss's libCZI (pylibCZIrw)
-
     pixels, labels = blobs()
     stack = np.stack([(pixels // 2).astype(np.uint16), pixels])  # membrane first, DAPI second
     data = czi_bytes(stack, "CYX", ["E-cadherin", "DAPI"], pixel_um=0.325)
