@@ -75,7 +75,7 @@ def test_pull_says_when_the_network_or_the_licence_step_is_missing(tmp_path, mon
         write_tissuenet_npz(tmp_path / "tissuenet" / f"tissuenet_v1.1_{split}.npz", 2, (32, 32), ("Breast",))
     assert main(["data", "pull", "tissuenet", "--source", "original", "--out", str(tmp_path)]) == 0
     manifest = read_manifest(tmp_path / "tissuenet")
-    assert sorted(manifest["files"]) == [f"tissuenet_v1.1_{s}.npz" for s in ("test", "train", "val")]
+    assert sorted(manifest["files"]) == [f"original/tissuenet_v1.1_{s}.npz" for s in ("test", "train", "val")]
     assert all(f["url"].startswith("hand:https://datasets.deepcell.org") for f in manifest["files"].values())
 
 

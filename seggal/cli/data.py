@@ -82,8 +82,8 @@ def run_pull(args: argparse.Namespace) -> int:
 
     bars = []
 
-    def bar(name: str):
-        progress = tqdm(unit="B", unit_scale=True, desc=name, leave=False)
+    def bar(name: str, unit: str = "B"):
+        progress = tqdm(unit=unit, unit_scale=unit == "B", desc=name, leave=False)
         bars.append(progress)
 
         def update(done: int, total: int | None) -> None:
