@@ -3,6 +3,7 @@ a killed run resuming, the comparison with the paper, the run's kind, and the Be
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import signal
@@ -17,7 +18,7 @@ from streamlit.testing.v1 import AppTest
 
 from seggal.cli import main
 from seggal.data.pull import is_authentic, read_manifest
-from seggal.data.synthetic import write_tissuenet_npz
+from seggal.data.synthetic import write_livecell_npz, write_tissuenet_npz
 from seggal.reproduce import comparison, finished, run_kind
 from seggal.results import load_scores
 from seggal.runs import load_run, write_run
@@ -27,6 +28,9 @@ from zoo_server import Server, server  # noqa: F401 — the zoo tests' 127.0.0.1
 ROOT = Path(__file__).resolve().parents[1]
 FOLDER = "1dUtqhvkF-M7nSwtxUpY0QmgHIgA4pinc"  # the paper's TissueNet folder (results/published/datasets.csv)
 IDS = {"tissuenet_paper_train.npz": "1" + "a" * 32, "tissuenet_paper_test.npz": "1" + "b" * 32}
+LIVECELL_FOLDER = "1mJayXI2W9DLL17fsD3j2AcFySebnsoza"  # the paper's LIVECell folder
+LIVECELL_IDS = {"LIVECell_train_all.npz": "1" + "c" * 32, "LIVECell_test_all.npz": "1" + "d" * 32}
+FIXTURES = ROOT / "tests" / "fixtures" / "zoo"
 TABS = ["Ranking (Fig. 2a)", "Guideline (Fig. 6)", "Per tissue (Fig. 3)", "Transferability (Fig. 4)",
         "Dilation & erosion (Fig. 5)"]
 
@@ -49,6 +53,31 @@ def _drive(server: Server, tmp_path: Path, monkeypatch) -> dict[str, bytes]:
     links = "".join(f'<a href="https://drive.google.com/file/d/{i}/view">{n}</a>' for n, i in IDS.items())
     server.files[f"/embeddedfolderview?id={FOLDER}"] = f"<html><title>tissuenet</title>{links}</html>".encode()
     return files
+
+
+def _drive_livecell(server: Server, tmp_path: Path) -> None:
+    """The paper's LIVECell folder: stand-in windows in its layout (LIVECell_<split>_all.npz)."""
+    for (name, file_id), seed in zip(LIVECELL_IDS.items(), (0, 100)):
+        path = write_livecell_npz(tmp_path / "src" / name, 4, (64, 64), ("A172", "SH-SY5Y"), seed)
+        server.files[f"/uc?id={file_id}"] = path.read_bytes()
+    links = "".join(f'<a href="https://drive.google.com/file/d/{i}/view">{n}</a>' for n, i in LIVECELL_IDS.items())
+    server.files[f"/embeddedfolderview?id={LIVECELL_FOLDER}"] = f"<html><title>livecell</title>{links}</html>".encode()
+
+
+def _converted_models(tmp_path: Path) -> Path:
+    """Checkpoint folders converted by the model-zoo converters from the genuine Cellpose 2 and Keras-2 StarDist
+    files (tests/fixtures/zoo): Cellpose on all tissues and on Breast only (a single-set model), StarDist."""
+    from seggal.zoo.convert import convert
+
+    models = tmp_path / "models"
+    original = tmp_path / "cellpose_model"
+    original.write_bytes(gzip.decompress((FIXTURES / "cellpose2" / "model.pth.gz").read_bytes()))
+    for training_set in ("All", "Breast"):
+        convert(original, method="cellpose", task="tissuenet-nuclei-dual", training_set=training_set,
+                out=models / f"cellpose-{training_set}")
+    convert(FIXTURES / "stardist_k2" / "model", method="stardist", task="tissuenet-wholecell-dual", training_set="All",
+            out=models / "stardist")
+    return models
 
 
 def test_pull_fetches_the_folder_records_checksums_and_resumes(server, tmp_path, monkeypatch, capsys):
@@ -90,26 +119,47 @@ def _open_run(tab: str, run_dir: Path) -> AppTest:
 
 def test_pull_reproduce_and_the_page_end_to_end(server, tmp_path, monkeypatch, capsys):
     _drive(server, tmp_path, monkeypatch)
+    _drive_livecell(server, tmp_path)
     data, run_dir = tmp_path / "data", tmp_path / "run"
     assert main(["data", "pull", "tissuenet", "--out", str(data)]) == 0
-    assert main(["reproduce", "--data", str(data), "--models", "paper", "--methods", "baseline", "--tasks",
-                 "nuclei-nuclear", "nuclei-dual", "wholecell-dual", "--limit", "1", "--out", str(run_dir)]) == 0
+    assert main(["data", "pull", "livecell", "--out", str(data)]) == 0
+    models = _converted_models(tmp_path)
+    assert main(["reproduce", "--data", str(data), "--models", str(models), "--methods", "baseline", "cellpose",
+                 "stardist", "--tasks", "nuclei-nuclear", "nuclei-dual", "wholecell-dual", "livecell-wholecell",
+                 "--limit", "1", "--out", str(run_dir)]) == 0
     run = load_run(run_dir)
     assert run.meta["kind"] == "synthetic-demo" and "STAND-IN" in run.meta["description"]  # never "reproduced"
-    assert set(run.per_tissue["test_set"]) == {"All", "Breast", "Lung"}
-    assert len(run.per_image) == 3 * 2 and set(run.throughput["method_id"]) == {"baseline"}
-    assert set(run.sweeps["mode"]) == {"dilate", "erode"} and run.sweeps["px"].max() == 10
-    assert set(run.morphology["tissue"]) == {"Breast", "Lung"} and set(run.morphology["n_train_images"]) == {2}
-    assert run.comparison.empty  # the baseline is no paper model
-    expected = {0: 1, 2: 2, 3: 1, 4: 1}  # tab → plotly charts drawn from the run (tab 1 is the published Figure 6)
+    whole = run.per_tissue[run.per_tissue["test_set"] == "All"]
+    assert set(zip(whole["method_id"], whole["task"], whole["training_set"])) == {
+        *(("baseline", t, "All") for t in ("tissuenet-nuclei-nuclear", "tissuenet-nuclei-dual",
+                                          "tissuenet-wholecell-dual", "livecell-wholecell")),
+        ("cellpose", "tissuenet-nuclei-dual", "All"), ("cellpose", "tissuenet-nuclei-dual", "Breast"),
+        ("stardist", "tissuenet-wholecell-dual", "All")}
+    assert set(run.per_tissue["test_set"]) == {"All", "Breast", "Lung", "A172", "SH-SY5Y"}
+    assert len(run.per_image) == 7 * 2 and len(run.throughput) == 7 and (run.throughput["images_per_s"] > 0).all()
+    swept = set(zip(run.sweeps["method_id"], run.sweeps["mode"]))
+    assert {("cellpose", "dilate"), ("stardist", "erode")} <= swept and run.sweeps["px"].max() == 10
+    assert set(run.morphology["tissue"]) == {"Breast", "Lung", "A172", "SH-SY5Y"}
+    assert set(run.morphology["n_train_images"]) == {2}
+    assert run.comparison.empty  # no paper model: nothing is compared
+    # the single-set model's full train-set x test-tissue matrix: rows Breast and All, columns every test tissue
+    single = run.per_tissue[(run.per_tissue["method_id"] == "cellpose")]
+    assert set(zip(single["training_set"], single["test_set"])) == {(a, b) for a in ("All", "Breast")
+                                                                   for b in ("All", "Breast", "Lung")}
+    expected = {0: 1, 2: 2, 3: 2, 4: 1}  # tab → plotly charts drawn from the run (tab 1 is the published Figure 6)
     for k, tab in enumerate(TABS):
         at = _open_run(tab, run_dir)
         assert any("Synthetic demo" in w.value for w in at.warning)
         charts = at.get("plotly_chart")
         assert len(charts) >= expected.get(k, 1), tab
+        titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in charts]
+        assert all("SYNTHETIC DEMO" in t or "Wang et al." in t for t in titles), titles
         if k == 2:
-            titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in charts]
             assert any("single vs dual" in t for t in titles)
+        if k == 3:
+            at.selectbox(key="transfer-task").set_value("tissuenet-nuclei-dual").run()
+            titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+            assert any("Cellpose trained on one set" in t for t in titles), titles
 
 
 def test_a_killed_run_resumes_with_the_next_model(tmp_path):
