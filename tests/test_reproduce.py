@@ -242,3 +242,30 @@ def test_the_page_labels_a_reproduced_run_and_flags_differences(tmp_path):
     assert any("Reproduced from the paper's models" in s.value for s in at.success)
     assert any("differ from the published ones by more than 0.02" in w.value and "0.600 vs 0.700" in w.value
                for w in at.warning)
+
+
+def test_the_full_runs_hours_are_extrapolated_from_the_measured_speed(tmp_path, capsys):
+    from seggal.reproduce import estimate_hours, full_test_windows
+
+    assert full_test_windows("TissueNet") == 1324  # 256 x 256 test images: one window each
+    assert full_test_windows("LIVECell") == 1564 * 4 * 3  # 704 x 520: x at 0, 192, 384, 448; y at 0, 192, 264
+    key = {"training_set": "All", "n_images": 4, "seconds": 8.0, "device": "cpu", "hardware": "2 test cores"}
+    throughput = pd.DataFrame([{"method_id": "cellpose", "task": "tissuenet-nuclei-dual", "images_per_s": 0.5, **key},
+                               {"method_id": "stardist", "task": "livecell-wholecell", "images_per_s": 2.0, **key}])
+    table = estimate_hours(throughput).set_index(["method_id", "task", "training_set"])
+    assert len(table) == len(load_scores())  # every model of the paper
+    assert table.loc[("cellpose", "tissuenet-nuclei-dual", "All"), "hours"] == pytest.approx(1324 / 0.5 / 3600)
+    other = table.loc[("cellpose", "livecell-wholecell", "All")]
+    assert other["measured"] == "other tasks" and other["hours"] == pytest.approx(18768 / 0.5 / 3600)
+    assert table.loc[("stardist", "livecell-wholecell", "All"), "hours"] == pytest.approx(18768 / 2.0 / 3600)
+    assert table.loc[("swin-s", "tissuenet-nuclei-dual", "Breast"), "measured"] == "not measured"
+    meta = {"name": "smoke", "kind": "seggal-run", "date": "2026-11-29", "commit": "abc", "hardware": "2 test cores",
+            "description": "a smoke run"}
+    write_run(tmp_path / "smoke", meta, throughput=throughput)
+    assert main(["reproduce", "--estimate", str(tmp_path / "smoke")]) == 0
+    out = capsys.readouterr().out
+    timed = table[table["hours"].notna()]
+    assert f"{len(timed)} of {len(table)} models" in out and f"{timed['hours'].sum():,.1f} hours" in out
+    assert "measured on 2 test cores" in out and "not measured: " in out and "swin-s" in out
+    assert main(["reproduce", "--out", str(tmp_path / "x")]) == 2
+    assert "needs --data" in capsys.readouterr().err
