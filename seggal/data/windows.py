@@ -40,8 +40,7 @@ SPLITS = ("train", "val", "test")
 #: The output file of each dataset's split.
 OUTPUT = {"TissueNet": "tissuenet_{split}_256x256_seggal.npz", "LIVECell": "LIVECell_{split}_all_seggal.npz"}
 #: What the cut records in the pull manifest.
-RECORD = {"window": PAPER.window, "step": PAPER.step, "edge": "last window flush with the edge",
-          "labels": "relabel_sequential per window", **PAPER.to_dict()}
+RECORD = {**PAPER.to_dict(), "edge": "last window flush with the edge", "labels": "relabel_sequential per window"}
 #: ``progress(done, total)`` in windows.
 Progress = Callable[[int, "int | None"], None]
 
