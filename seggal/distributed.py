@@ -80,8 +80,30 @@ class Recipe:
 
     def __call__(self):
         from seggal.backends import build
+        from seggal.backends.device import gpu_count
 
-        return build(self.method, self.checkpoint or None, device=self.device, target=self.target)
+        return build(self.method, self.checkpoint or None, device=worker_device(self.device, _worker_name(), gpu_count()),
+                     target=self.target)
+
+
+def worker_device(device: str | None, worker: object, gpus: int) -> str | None:
+    """The device a worker builds its model on: ``device`` as asked, except that an unindexed ``"cuda"``
+    (or no choice) on a machine with several GPUs spreads local workers over them, worker ``k`` on
+    ``cuda:{k mod gpus}`` (a :class:`~distributed.LocalCluster` names its workers 0, 1, …). A SLURM job sees
+    only its own GPU (``gpus`` = 1), and a named ``"cuda:N"`` or ``"cpu"`` is kept."""
+    if gpus < 2 or not isinstance(worker, int) or str(device or "auto").lower() not in ("cuda", "auto"):
+        return device
+    return f"cuda:{worker % gpus}"
+
+
+def _worker_name() -> object:
+    """This Dask worker's name (an int on a local cluster), or ``None`` outside a worker."""
+    try:
+        from distributed import get_worker
+
+        return get_worker().name
+    except (ImportError, ValueError):
+        return None
 
 
 _SEGMENTERS: dict = {}
