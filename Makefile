@@ -28,7 +28,7 @@ mmdet: install
 	bash scripts/install_mmdet.sh $(PY)
 
 # Optional: deepcell 0.12.10 (Mesmer, FeatureNet) on tf-keras, run in a worker process beside StarDist's
-# Keras 3 (about 40 s the first time: deepcell-toolbox's Cython extension is built). `make run` and
+# Keras 3 (under a minute: deepcell-toolbox's Cython extension is built here). `make run` and
 # `make test` work without it.
 deepcell: install
 	bash scripts/install_deepcell.sh $(PY)
