@@ -31,23 +31,26 @@ FILES = {"mesmer": ("mesmer.h5",), "featurenet": ("conv_fgbg_model.h5", "conv_ed
 
 def weight_files(path: Path, method: Method) -> list[Path]:
     """The paper's ``.h5`` files for ``method`` at ``path`` (Mesmer: the file itself, or a folder holding
-    ``mesmer.h5`` or a single ``.h5``; FeatureNet: the folder) → in loading order; :class:`SegGalError` naming
-    what is missing."""
+    ``mesmer.h5`` or a single ``.h5``; FeatureNet: a folder holding its two files, at any depth, as a Drive
+    folder may nest them) → in loading order; :class:`SegGalError` naming what is missing or ambiguous."""
     names = FILES[method.id]
     if path.is_file():
         if len(names) > 1:
             raise SegGalError(f"{path}: a {method.name} model is a folder with {' and '.join(names)}")
         return [path]
-    found = [path / n for n in names]
-    if all(p.is_file() for p in found):
-        return found
-    if len(names) == 1 and len(h5 := sorted(path.glob("*.h5"))) == 1:
-        return h5
-    missing = [p.name for p in found if not p.is_file()]
-    raise SegGalError(f"{path}: not a {method.name} model from the paper (missing {', '.join(missing)})")
+    found = {n: sorted(path.rglob(n)) for n in names}
+    if len(names) == 1 and not found[names[0]]:
+        found[names[0]] = sorted(path.rglob("*.h5"))
+    missing = [n for n, hits in found.items() if not hits]
+    if missing:
+        raise SegGalError(f"{path}: not a {method.name} model from the paper (missing {', '.join(missing)})")
+    several = [n for n, hits in found.items() if len(hits) > 1]
+    if several:
+        raise SegGalError(f"{path}: several {', '.join(several)} files; import the folder of one model")
+    return [found[n][0] for n in names]
 
 
-def preprocessing(method: Method, channels: list[str]) -> dict:
+def preprocessing(method: Method, task: Task, channels: list[str]) -> dict:
     """How the paper's test script fed the model (module docstring), for config.json's provenance."""
     record = {
         "comment": f"as the paper's {method.name}/*_test.py scripts ran deepcell-tf 0.12",
@@ -55,6 +58,8 @@ def preprocessing(method: Method, channels: list[str]) -> dict:
         "channel_order": channels,
         "normalisation": "none" if method.id == "mesmer" else "the network's ImageNormalization2D ('std')",
     }
+    if task.dataset == "LIVECell":  # *_livecell_test.py: normalize(x, 0, 100) per window first
+        record["input_normalisation"] = {"low": 0.0, "high": 100.0, "per_window": True}
     if method.id == "mesmer":
         from seggal.backends.deepcell_worker import MESMER_WATERSHED
 
@@ -85,4 +90,4 @@ def convert(path: Path, method: Method, task: Task) -> Converted:
                           f"({exc})") from None
     notes = [f"deepcell-tf Keras HDF5 weights ({', '.join(p.name for p in files)}), {len(channels)} input "
              f"channel(s): {', '.join(channels)}; {segmenter.parameters:,} parameters"]
-    return Converted(segmenter, preprocessing(method, channels), "deepcell-tf Keras HDF5 weights", notes)
+    return Converted(segmenter, preprocessing(method, task, channels), "deepcell-tf Keras HDF5 weights", notes)
