@@ -2,8 +2,8 @@
 
 ``convert(path, method=…, task=…, training_set=…, out=…)`` reads ``path`` with the format module of the
 method's backend (:data:`seggal.zoo.formats.MODULES`: the paper's Cellpose 2 files, StarDist model
-folders, the Segment Anything ``.pth``, MMDetection 2.28 checkpoints; detectron2 and deepcell files are
-refused with the reason), never running code from it, and writes ``out``:
+folders, the Segment Anything ``.pth``, MMDetection 2.28 checkpoints, deepcell-tf ``.h5`` weights of Mesmer and
+FeatureNet; detectron2 and RetinaMask files are refused with the reason), never running code from it, and writes ``out``:
 
     model.safetensors, backend.json   the weights, as the SegGal backend loads them
     config.json                       method, task, training set and ``preprocessing``, the segmenter's
@@ -36,8 +36,9 @@ PAPER = ("Wang Y., Zhao J., Xu H., Han C., Tao Z., Zhao D., Zhou D., Tong G., Li
          "A systematic evaluation of computation methods for cell segmentation, bioRxiv (2024)")
 BENCHMARK_REPO = "https://github.com/BoomStarcuc/Cell-Segmentation-Benchmark"
 #: The catalogue's source formats (seggal.zoo.catalogue.FORMATS) this converter reads; the others
-#: (detectron2, deepcell, cellpose3, micro-sam) are refused or not handled yet.
-FORMATS = frozenset({"mmdet2", "cellpose2", "stardist", "sam"})
+#: (detectron2, cellpose3, micro-sam) are refused or not handled yet; of the deepcell files RetinaMask's are
+#: refused (its method is blocked, :mod:`seggal.methods`).
+FORMATS = frozenset({"mmdet2", "cellpose2", "stardist", "sam", "deepcell"})
 #: Paper models whose architecture SegGal's network for the method does not match, found by reading the
 #: authors' training configs (benchmark repository, mmdet_BM) against SegGal's MMDetection 3.3 configs.
 #: Their files are in a format SegGal converts, but :func:`convert` would refuse them (it compares the
