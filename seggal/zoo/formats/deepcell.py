@@ -22,8 +22,9 @@ from pathlib import Path
 
 from seggal.errors import SegGalError
 from seggal.methods import Method, availability
+from seggal.preprocess import Percentiles, Preprocessing
 from seggal.tasks import Task
-from seggal.zoo.formats import Converted
+from seggal.zoo.formats import Converted, paper_record, script_suffix
 
 #: method → the .h5 files of its paper model, in loading order
 FILES = {"mesmer": ("mesmer.h5",), "featurenet": ("conv_fgbg_model.h5", "conv_edgeseg_model.h5")}
@@ -50,16 +51,26 @@ def weight_files(path: Path, method: Method) -> list[Path]:
     return [found[n][0] for n in names]
 
 
-def preprocessing(method: Method, task: Task, channels: list[str]) -> dict:
-    """How the paper's test script fed the model (module docstring), for config.json's provenance."""
-    record = {
-        "comment": f"as the paper's {method.name}/*_test.py scripts ran deepcell-tf 0.12",
-        "dataset_preprocessing": {"percentiles": [0.1, 99.9], "clahe": True, "window": 256, "step": 192},
-        "channel_order": channels,
-        "normalisation": "none" if method.id == "mesmer" else "the network's ImageNormalization2D ('std')",
-    }
-    if task.dataset == "LIVECell":  # *_livecell_test.py: normalize(x, 0, 100) per window first
-        record["input_normalisation"] = {"low": 0.0, "high": 100.0, "per_window": True}
+def script(method: Method, task: Task) -> str:
+    """The paper's test script for ``method`` on ``task`` (benchmark repository path)."""
+    folder = "Mesmer" if method.id == "mesmer" else "FeatureNet"
+    return f"{folder}/{method.id}_{script_suffix(task)}_test.py"
+
+
+def preprocessing(method: Method, task: Task) -> Preprocessing:
+    """How the paper's test script fed the model (module docstring): the data set's windows as they are;
+    LIVECell's windows min-max normalised first (``normalize(x, 0, 100)``, no clip). The channels follow
+    the task in the backend itself (:func:`seggal.backends.deepcell.channels_for`)."""
+    if task.dataset == "LIVECell":
+        return paper_record(script(method, task), method_normalisation=Percentiles(0.0, 100.0, clip=False))
+    return paper_record(script(method, task))
+
+
+def script_facts(method: Method, channels: list[str]) -> dict:
+    """What else the test script did (provenance.json): the channels, the network's own normalisation and
+    the post-processing."""
+    record = {"channel_order": channels,
+              "normalisation": "none" if method.id == "mesmer" else "the network's ImageNormalization2D ('std')"}
     if method.id == "mesmer":
         from seggal.backends.deepcell_worker import MESMER_WATERSHED
 
@@ -90,4 +101,5 @@ def convert(path: Path, method: Method, task: Task) -> Converted:
                           f"({exc})") from None
     notes = [f"deepcell-tf Keras HDF5 weights ({', '.join(p.name for p in files)}), {len(channels)} input "
              f"channel(s): {', '.join(channels)}; {segmenter.parameters:,} parameters"]
-    return Converted(segmenter, preprocessing(method, task, channels), "deepcell-tf Keras HDF5 weights", notes)
+    return Converted(segmenter, preprocessing(method, task), "deepcell-tf Keras HDF5 weights", notes,
+                     script_facts(method, channels))
