@@ -20,6 +20,9 @@ MODULES = {
     "detectron2": "detectron2",
     "deepcell": "deepcell",
 }
+#: catalogue format (``seggal.zoo.catalogue.FORMATS``) → module of this package, for the generalists' formats
+#: that the module of the method's backend (:data:`MODULES`) does not read
+FORMAT_MODULES = {"cellpose3": "cellpose3", "micro-sam": "micro_sam"}
 
 
 @dataclass
