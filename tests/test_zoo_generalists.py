@@ -201,3 +201,75 @@ def test_no_server_says_the_pull_needs_a_network(zoo, monkeypatch):
     monkeypatch.setenv("SEGGAL_CELLPOSE_URL", "http://127.0.0.1:9/models")  # the discard port: refused
     with pytest.raises(SegGalError, match="needs a network"):
         gallery.pull(gallery.catalogue_entry(*CYTO3))
+
+
+# ----------------------------------------------------------------------------------------- micro-sam
+
+
+def test_micro_sam_checkpoint_with_decoder_runs_its_sam_part_as_segment_anything(tmp_path):
+    """A look-alike of what micro-sam 1.8's ``export_custom_sam_model(..., with_segmentation_decoder=True)``
+    writes — ``{"model_state": SAM state dict, "decoder_state": UNETR decoder state}`` — of a random ViT-B (the
+    smallest SAM segment-anything builds). SAM's own outputs for one point prompt (mask logits, predicted IoU)
+    from the converted checkpoint and from segment-anything loaded with ``model_state`` are identical."""
+    from collections import OrderedDict
+
+    from segment_anything import SamPredictor, sam_model_registry
+
+    from seggal.backends.sam import random_init, rgb
+
+    state = OrderedDict(random_init("vit_b", seed=0).sam.state_dict())
+    decoder = OrderedDict([("base.weight", torch.rand(8, 256, 3, 3)), ("out_conv.weight", torch.rand(3, 8, 1, 1))])
+    original = tmp_path / "vit_b_lm.pt"
+    torch.save({"model_state": state, "decoder_state": decoder}, original)
+    folder = convert(original, method="sam", task="tissuenet-nuclei-dual", training_set="vit_b_lm",
+                     out=tmp_path / "converted", generalist=True, source_format="micro-sam",
+                     source_url="https://uk1s3.embassy.ebi.ac.uk/public-datasets/bioimage.io/diplomatic-bug/1.2/files/vit_b.pt")
+    config = read_config(folder)
+    assert (config["training_set"], config["generalist"], config["preprocessing"]["high"]) == ("vit_b_lm", True, 100.0)
+    assert read_backend_meta(folder, "sam")["model_type"] == "vit_b"
+    card = (folder / "README.md").read_text()
+    assert "generalist, not from the paper" in card and "2 tensors, UNETR" in card and "(AIS)" in card
+
+    pixels, _, _ = synthetic_tissue((64, 64), "Breast", seed=3)
+    image = Image(pixels, ChannelSpec(0, 1))
+    ours = build("sam", folder, device="cpu")
+    direct = sam_model_registry["vit_b"]()
+    direct.load_state_dict(state)
+    outputs = []
+    for sam in (ours.sam, direct.eval()):
+        predictor = SamPredictor(sam)
+        with torch.inference_mode():
+            predictor.set_image(rgb(image, ours.preprocessing))
+            outputs.append(predictor.predict(point_coords=np.array([[32, 32]]), point_labels=np.array([1]),
+                                             return_logits=True))
+    (masks, iou, low), (masks0, iou0, low0) = outputs
+    assert np.std(low0) > 0
+    np.testing.assert_array_equal(low, low0)
+    np.testing.assert_array_equal(iou, iou0)
+    np.testing.assert_array_equal(masks, masks0)
+
+
+def test_micro_sam_layouts_unwrap_as_micro_sam_reads_them(tmp_path):
+    """torch_em training checkpoints carry ``sam.``-prefixed keys (stripped, as micro_sam.util._load_checkpoint
+    does); a plain state dict is the SAM state itself; MobileSAM (vit_t) and pickled objects are refused."""
+    from seggal.zoo.formats.micro_sam import sam_state
+
+    tensors = {"image_encoder.patch_embed.proj.weight": torch.rand(4, 3, 2, 2), "mask_decoder.iou_token.weight": torch.rand(1, 4)}
+    unwrapped, dropped = sam_state({"model_state": {f"sam.{k}": v for k, v in tensors.items()}, "decoder_state": {}},
+                                   tmp_path / "x.pt")
+    assert dropped == 0 and unwrapped.keys() == tensors.keys()
+    assert all(unwrapped[k] is v for k, v in tensors.items())
+    assert sam_state(tensors, tmp_path / "x.pt") == (tensors, 0)
+
+    mobile = tmp_path / "vit_t_lm.pt"
+    torch.save({"image_encoder.patch_embed.seq.0.c.weight": torch.rand(4, 3, 3, 3)}, mobile)
+    with pytest.raises(SegGalError, match="vit_t"):
+        convert(mobile, method="sam", task="livecell-wholecell", training_set="vit_b_lm", out=tmp_path / "a",
+                generalist=True, source_format="micro-sam")
+    marker = tmp_path / "ran"
+    trainer = tmp_path / "checkpoint.pt"
+    torch.save({"model_state": tensors, "config": Evil(str(marker))}, trainer)
+    with pytest.raises(SegGalError, match="could run code"):
+        convert(trainer, method="sam", task="livecell-wholecell", training_set="vit_b_lm", out=tmp_path / "b",
+                generalist=True, source_format="micro-sam")
+    assert not marker.exists() and not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
