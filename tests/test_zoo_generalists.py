@@ -12,17 +12,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from zoo_server import server  # noqa: F401 — the 127.0.0.1 server and its fixture
 
 from seggal import gallery
 from seggal.backends import build
-from seggal.checkpoint import read_config, read_backend_meta, resolve_checkpoint
+from seggal.checkpoint import read_backend_meta, read_config, resolve_checkpoint
 from seggal.data.synthetic import synthetic_tissue
 from seggal.errors import SegGalError
 from seggal.image import ChannelSpec, Image
 from seggal.tiling import segment_image
 from seggal.zoo.convert import convert
-
-from zoo_server import server  # noqa: F401 — the 127.0.0.1 server and its fixture
 
 CYTO3 = ("cellpose", "tissuenet-wholecell-dual", "cyto3")
 
@@ -111,17 +110,16 @@ def test_generalist_rows_are_downloadable():
 def test_cyto3_pulls_through_cellposes_downloader_and_segments_as_cellpose(zoo, tmp_path):
     import cellpose.models
 
-    server = zoo
     original = tmp_path / "cyto3"
     x, labels, image = _image(2)
     data = _cellpose3_file(original, x, labels)
-    server.files["/models/cyto3"] = data
+    zoo.files["/models/cyto3"] = data
     settings = cellpose.models._MODEL_URL, cellpose.models.MODEL_DIR
     entry = gallery.catalogue_entry(*CYTO3)
     assert entry.state == "downloadable" and entry.source == "generalist"
     pulled = gallery.pull(entry)
     assert pulled.state == "ready"
-    assert ("GET", "/models/cyto3", None) in server.requests  # Cellpose's urlopen, no Range
+    assert ("GET", "/models/cyto3", None) in zoo.requests  # Cellpose's urlopen, no Range
     assert (cellpose.models._MODEL_URL, cellpose.models.MODEL_DIR) == settings  # restored
     assert not any((tmp_path / "seggal" / "downloads").rglob("cyto3"))  # the original is not kept
 
@@ -172,10 +170,10 @@ class Evil:
 
 @pytest.mark.parametrize("case", ["truncated", "pickle", "cellpose4", "missing"])
 def test_a_bad_cellpose_download_is_a_clear_error_and_leaves_no_cache(zoo, tmp_path, case):
-    server, marker = zoo, tmp_path / "ran"
+    marker = tmp_path / "ran"
     data = _cellpose3_file(tmp_path / "cyto3", *_image(2)[:2])
     if case == "truncated":
-        server.short.add("/models/cyto3")  # announces the whole length, sends half
+        zoo.short.add("/models/cyto3")  # announces the whole length, sends half
     elif case == "pickle":
         torch.save({"output.2.weight": Evil(str(marker))}, tmp_path / "evil")  # a torch file naming open()
         data = (tmp_path / "evil").read_bytes()
@@ -183,7 +181,7 @@ def test_a_bad_cellpose_download_is_a_clear_error_and_leaves_no_cache(zoo, tmp_p
         torch.save({"W2": torch.zeros(2), **torch.load(tmp_path / "cyto3", weights_only=True)}, tmp_path / "cp4")
         data = (tmp_path / "cp4").read_bytes()
     if case != "missing":
-        server.files["/models/cyto3"] = data
+        zoo.files["/models/cyto3"] = data
     message = {"truncated": "refused: not a readable torch file", "pickle": "could run code",
                "cellpose4": "Cellpose 4", "missing": "HTTP 404"}[case]
     with pytest.raises(SegGalError, match=message):

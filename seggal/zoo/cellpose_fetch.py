@@ -14,9 +14,9 @@ from __future__ import annotations
 import os
 import socket
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from seggal.errors import SegGalError
 
@@ -71,7 +71,7 @@ def fetch(name: str, folder: Path, published_url: str) -> tuple[Path, str]:
     except HTTPError as exc:
         raise SegGalError(f"download of {url} failed: HTTP {exc.code} {exc.reason}; nothing was stored in the "
                           "model cache") from None
-    except (URLError, OSError) as exc:
+    except (URLError, TimeoutError, ConnectionError) as exc:
         raise SegGalError(f"needs a network: cannot download Cellpose's {name!r} from {url} ({exc}); download it "
                           f"by hand and run `python -m seggal models import`") from None
     if path.name != expected:

@@ -33,7 +33,11 @@ from seggal.methods import Method
 from seggal.preprocess import Preprocessing
 from seggal.tasks import Task
 from seggal.zoo.formats import Converted
-from seggal.zoo.formats.cellpose2 import FIRST_BLOCK, check_layout, widen_to_two_channels
+from seggal.zoo.formats.cellpose2 import (
+    FIRST_BLOCK,
+    check_layout,
+    widen_to_two_channels,
+)
 from seggal.zoo.formats.torch_file import load, segmenter_from_state, state_dict
 
 WHAT = "a Cellpose 3 model file (torch.save of CPnet.state_dict(), e.g. cyto3)"
@@ -53,7 +57,7 @@ def diam_mean(path: Path, state: dict) -> float:
     return float(state["diam_mean"].reshape(-1)[0]) if "diam_mean" in state else 30.0
 
 
-def preprocessing(task: Task, diameter: float, nuclear_only: bool) -> dict:
+def preprocessing(diameter: float, nuclear_only: bool) -> dict:
     """How Cellpose runs the model (module docstring), as provenance.json's record."""
     return {
         "comment": "as Cellpose 3.1 runs a model file: CellposeModel(pretrained_model=FILE).eval(x, channels, "
@@ -93,10 +97,10 @@ def convert(path: Path, method: Method, task: Task) -> Converted:
     diam_labels = float(state["diam_labels"].reshape(-1)[0])
     notes = [f"Cellpose 3 state dict, {nchan} input channel(s), diam_mean {diameter:g}, diam_labels {diam_labels:g}",
              "generalist, not from the paper: trained by Cellpose's authors on their own data",
-             "Cellpose's size model (diameter estimation, size_*.npy, a NumPy pickle) is not used: images are "
-             "resized by diam_mean / diam_labels, as CellposeModel.eval does without a diameter"]
+             ("Cellpose's size model (diameter estimation, size_*.npy, a NumPy pickle) is not used: images are "
+              "resized by diam_mean / diam_labels, as CellposeModel.eval does without a diameter")]
     if filled:
         notes.append(f"the file has no {' / '.join(filled)}: set to {diameter:g} as Cellpose's CPnet does")
     if nchan == 1:
         notes.append("widened to Cellpose 3.1's two-channel input with a second channel that contributes nothing")
-    return Converted(segmenter, preprocessing(task, diameter, nuclear_only), "Cellpose 3 model file", notes)
+    return Converted(segmenter, preprocessing(diameter, nuclear_only), "Cellpose 3 model file", notes)

@@ -44,7 +44,7 @@ def sam_state(obj: object, path: Path) -> tuple[dict, int]:
     """The SAM state dict inside a micro-sam checkpoint ``obj`` → (state, number of decoder tensors dropped)."""
     if isinstance(obj, dict) and "model_state" in obj:
         model = state_dict(obj["model_state"], path, WHAT + ": its 'model_state'")
-        model = {k[len(PREFIX):] if k.startswith(PREFIX) else k: v for k, v in model.items()}
+        model = {k.removeprefix(PREFIX): v for k, v in model.items()}
         decoder = obj.get("decoder_state") or {}
         if not isinstance(decoder, dict):
             raise SegGalError(f"{path}: its 'decoder_state' is a {type(decoder).__name__}, not a state dict")
@@ -79,9 +79,11 @@ def convert(path: Path, method: Method, task: Task) -> Converted:
     model_type = ENCODER_WIDTH[int(weight.shape[0])]
     segmenter = segmenter_from_state(method, state, {"backend": "sam", "model_type": model_type, "points_per_side": 32})
     segmenter.preprocessing = PREPROCESSING
-    notes = [f"micro-sam {model_type} SAM weights, unchanged; run with SAM's automatic mask generator "
-             "(micro-sam's mode without a decoder)",
-             "generalist, not from the paper: fine-tuned by micro-sam's authors on light-microscopy collections"]
+    notes = [(f"micro-sam {model_type} SAM weights, unchanged; run with SAM's automatic mask generator "
+              "(micro-sam's mode without a decoder)"),
+             "generalist, not from the paper: fine-tuned by micro-sam's authors on light-microscopy collections",
+             ("input as SegGal's SAM backend composes it: min-max per channel rounded to uint8, two channels as "
+              "[zeros, membrane, nuclear] (micro-sam truncates to uint8 and stacks [channel 0, channel 1, zeros])")]
     if dropped:
         notes.append(f"micro-sam's instance-segmentation decoder ({dropped} tensors, UNETR) and its automatic "
                      "instance segmentation (AIS) are not carried over: SegGal does not build them")
