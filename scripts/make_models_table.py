@@ -54,9 +54,10 @@ GENERALISTS = (
     ("sam", "vit_h", ALL_TASKS, "https://dl.fbaipublicfiles.com/segment_anything/sam_vit_h_4b8939.pth", "sam", "",
      SAM_GUIDE, "Segment Anything ViT-H, official checkpoint (about 2.6 GB)"),
     ("sam", "vit_b_lm", ALL_TASKS,
-     "https://uk1s3.embassy.ebi.ac.uk/public-datasets/bioimage.io/diplomatic-bug/1/files/vit_b.pt", "micro-sam", "",
+     "https://uk1s3.embassy.ebi.ac.uk/public-datasets/bioimage.io/diplomatic-bug/1.2/files/vit_b.pt", "micro-sam", "",
      "https://computational-cell-analytics.github.io/micro-sam/micro_sam.html",
-     "micro-sam light-microscopy ViT-B (BioImage.IO 'diplomatic-bug'); its training collections may overlap "
+     "micro-sam light-microscopy ViT-B (BioImage.IO 'diplomatic-bug'); URL as micro_sam.util.models() registers it "
+     "(micro-sam 1.8.14; its instance decoder vit_b_decoder.pt is not used); its training collections may overlap "
      "the benchmark's data sets"),
 )
 GENERALIST_NOTE = "generalist, not from the paper"

@@ -122,15 +122,16 @@ def run_import(args: argparse.Namespace) -> int:
     if not path.exists():
         raise SegGalError(f"{path}: no such file or folder")
     try:
-        url = find_entry(load_catalogue(), args.method, args.task, args.training_set)["url"]
+        entry = find_entry(load_catalogue(), args.method, args.task, args.training_set)
     except SegGalError:
-        url = None  # not a catalogue model: imported without a source link
+        entry = {"url": None, "source": "paper", "format": None}  # not a catalogue model: no source link
     try:
         from seggal.zoo.convert import convert
     except ImportError:
         raise SegGalError("this SegGal has no converters yet (seggal.zoo.convert)") from None
     digest = sha256_tree(path) if path.is_dir() else sha256_file(path)
     out = convert(path, method=args.method, task=args.task, training_set=args.training_set, out=Path(args.out),
-                  source_url=url, sha256=digest)
+                  source_url=entry["url"], sha256=digest, generalist=entry["source"] == "generalist",
+                  source_format=entry["format"])
     print(f"{out} (from {path}, SHA-256 {digest})")
     return 0

@@ -3,7 +3,9 @@
 ``convert(path, method=…, task=…, training_set=…, out=…)`` reads ``path`` with the format module of the
 method's backend (:data:`seggal.zoo.formats.MODULES`: the paper's Cellpose 2 files, StarDist model
 folders, the Segment Anything ``.pth``, MMDetection 2.28 checkpoints, deepcell-tf ``.h5`` weights of Mesmer and
-FeatureNet; detectron2 and RetinaMask files are refused with the reason), never running code from it, and writes ``out``:
+FeatureNet; detectron2 and RetinaMask files are refused with the reason) or, for a generalist's own format, of
+that format (:data:`seggal.zoo.formats.FORMAT_MODULES`: Cellpose 3 files, micro-sam checkpoints), never
+running code from it, and writes ``out``:
 
     model.safetensors, backend.json   the weights, as the SegGal backend loads them
     config.json                       method, task, training set and ``preprocessing``: the input pipeline
@@ -35,14 +37,14 @@ from seggal.errors import SegGalError
 from seggal.methods import get_method
 from seggal.provenance import sha256_of
 from seggal.tasks import check_generalist_name, check_training_set, get_task
-from seggal.zoo.formats import BENCHMARK_REPO, MODULES, Converted
+from seggal.zoo.formats import BENCHMARK_REPO, FORMAT_MODULES, MODULES, Converted
 
 PAPER = ("Wang Y., Zhao J., Xu H., Han C., Tao Z., Zhao D., Zhou D., Tong G., Liu D., Ji Z., "
          "A systematic evaluation of computation methods for cell segmentation, bioRxiv (2024)")
 #: The catalogue's source formats (seggal.zoo.catalogue.FORMATS) this converter reads; the others
-#: (detectron2, cellpose3, micro-sam) are refused or not handled yet; of the deepcell files RetinaMask's are
-#: refused (its method is blocked, :mod:`seggal.methods`).
-FORMATS = frozenset({"mmdet2", "cellpose2", "stardist", "sam", "deepcell"})
+#: (detectron2) are refused; of the deepcell files RetinaMask's are refused (its method is blocked,
+#: :mod:`seggal.methods`).
+FORMATS = frozenset({"mmdet2", "cellpose2", "stardist", "sam", "deepcell", "cellpose3", "micro-sam"})
 #: Paper models whose architecture SegGal's network for the method does not match, found by reading the
 #: authors' training configs (benchmark repository, mmdet_BM) against SegGal's MMDetection 3.3 configs.
 #: Their files are in a format SegGal converts, but :func:`convert` would refuse them (it compares the
@@ -81,7 +83,7 @@ def paper_preprocessing(converted: Converted) -> dict:
     return {"applied": converted.preprocessing.to_dict(), **converted.script}
 
 
-def _card_section(provenance: dict, converted: Converted) -> str:
+def _card_section(provenance: dict, converted: Converted, generalist: bool = False) -> str:
     scores = provenance["published"]
     rows = "\n".join(f"| {k} | {v} |" for k, v in scores.items()) or "| (none published for this slot) | |"
     notes = "\n".join(f"- {n}" for n in converted.notes)
@@ -92,7 +94,8 @@ Converted from **{converted.source_format}** — not trained by SegGal.
 
 - Source: {provenance['source_url'] or '(a local file)'}
 - SHA-256 of the original: `{provenance['sha256']}`
-- Paper: {PAPER}; training and test code: {BENCHMARK_REPO}
+{"- A generalist, not from the paper: trained by its package's authors on their own data" if generalist
+   else f"- Paper: {PAPER}; training and test code: {BENCHMARK_REPO}"}
 {notes}
 
 ### Published scores (the paper's SegGal gallery, test split)
@@ -101,7 +104,7 @@ Converted from **{converted.source_format}** — not trained by SegGal.
 |---|---|
 {rows}
 
-How the paper's test script fed this model (provenance.json, `paper_preprocessing`; `applied` is
+{"How its own package feeds this model" if generalist else "How the paper's test script fed this model"} (provenance.json, `paper_preprocessing`; `applied` is
 config.json's `preprocessing`, which SegGal applies whenever it loads the model):
 
 ```json
@@ -121,14 +124,17 @@ def _write_checkpoint(out: Path, segmenter, meta: dict, card_section: str, extra
 
 
 def convert(path: str | os.PathLike, *, method: str, task: str, training_set: str, out: str | os.PathLike,
-            source_url: str | None = None, sha256: str | None = None, generalist: bool = False) -> Path:
+            source_url: str | None = None, sha256: str | None = None, generalist: bool = False,
+            source_format: str | None = None) -> Path:
     """Convert the published model at ``path`` (file or folder, in its source's format) for ``method`` /
     ``task`` / ``training_set`` into the SegGal checkpoint folder ``out`` → ``out``.
 
     ``source_url`` is where it came from; ``sha256`` the original's digest when the downloader computed
     it (else computed here from ``path``). ``generalist``: a model its package's authors trained on their own
     data (not from the paper), whose ``training_set`` is its own name (``cyto3``, ``vit_b``; config.json
-    ``"generalist": true``, :data:`seggal.checkpoint.GENERALIST`). Raises :class:`SegGalError` for a file of the wrong format, a
+    ``"generalist": true``, :data:`seggal.checkpoint.GENERALIST`). ``source_format``: the catalogue's format
+    of the file (``cellpose3``, ``micro-sam``: read by :data:`seggal.zoo.formats.FORMAT_MODULES`; default: the
+    format of the paper's files for the method). Raises :class:`SegGalError` for a file of the wrong format, a
     network that does not fit, a pickle that would run code, or a method whose format cannot be
     converted (the message says why).
     """
@@ -139,7 +145,7 @@ def convert(path: str | os.PathLike, *, method: str, task: str, training_set: st
     (check_generalist_name if generalist else check_training_set)(task_spec, training_set, "convert")
     if spec.backend not in MODULES:
         raise SegGalError(f"method {spec.id}: SegGal has no converter for its {spec.backend} models")
-    module = importlib.import_module(f"seggal.zoo.formats.{MODULES[spec.backend]}")
+    module = importlib.import_module(f"seggal.zoo.formats.{FORMAT_MODULES.get(source_format, MODULES[spec.backend])}")
     converted: Converted = module.convert(path, spec, task_spec)
     check_preprocessing(converted.segmenter, converted.preprocessing, f"{spec.id} converter")
     converted.segmenter.preprocessing = converted.preprocessing

@@ -2,8 +2,9 @@
 
 A pull (:func:`pull`) prefers SegGal's Hub mirror (``huggingface_hub``; the converted checkpoint, pinned to the
 commit the mirror index records for its repository, :func:`seggal.hub.mirror_revision`) and falls back to the
-original source: Google Drive through ``gdown`` (files and folders) or the
-generalists' own URLs. Original files go to a staging folder outside the Hugging Face cache
+original source: Google Drive through ``gdown`` (files and folders), the generalists' own URLs, or, for Cellpose's
+generalists, Cellpose's own downloader (:mod:`seggal.zoo.cellpose_fetch`, ``SEGGAL_CELLPOSE_URL``). Original
+files go to a staging folder outside the Hugging Face cache
 (:func:`downloads_dir`), where an interrupted transfer is resumed (HTTP ``Range``, gdown's ``resume``); the
 file's SHA-256 is computed while it arrives, checked against the catalogue when it is known, and recorded in the
 converted checkpoint (``seggal.zoo.convert.convert(..., sha256=...)``). Torch files are read with
@@ -35,6 +36,7 @@ from seggal.checkpoint import hf_cache
 from seggal.errors import SegGalError
 from seggal.hub import mirror_revision, repo_id
 from seggal.provenance import sha256_file, sha256_tree
+from seggal.zoo import cellpose_fetch
 from seggal.zoo.safe import load_torch
 
 Progress = Callable[[int, "int | None"], None]
@@ -211,7 +213,12 @@ def fetch_original(entry: Mapping, *, progress: Progress | None = None) -> Fetch
     would run code is refused and deleted)."""
     folder = _original_dir(entry)
     url = source_url(entry)
-    if entry.get("drive_kind") == "folder":
+    if entry["format"] == "cellpose3":  # through Cellpose's own downloader (seggal.zoo.cellpose_fetch)
+        path, url = cellpose_fetch.fetch(entry["training_set"], folder, entry["url"])
+        fetched = _checked(path, sha256_file(path), entry.get("sha256", ""), url)
+        if progress is not None:  # Cellpose draws its own bar (stderr); the caller learns that the file is complete
+            progress(path.stat().st_size, path.stat().st_size)
+    elif entry.get("drive_kind") == "folder":
         fetched = fetch_folder(url, folder / "folder", entry=entry)
     else:
         fetched = fetch_file(url, folder, sha256=entry.get("sha256", ""), progress=progress, entry=entry)
@@ -354,7 +361,7 @@ def pull_original(entry: Mapping, *, progress: Progress | None = None, cache_dir
     with tempfile.TemporaryDirectory(prefix=".convert-", dir=downloads_dir()) as tmp:
         out = convert(fetched.path, method=entry["method_id"], task=entry["task"], training_set=entry["training_set"],
                       out=Path(tmp) / "checkpoint", source_url=entry["url"], sha256=fetched.sha256,
-                      generalist=entry.get("source") == "generalist")
+                      generalist=entry.get("source") == "generalist", source_format=entry["format"])
         snapshot = install_snapshot(Path(out), repo, cache_dir=cache_dir)
     shutil.rmtree(_original_dir(entry), ignore_errors=True)  # converted and cached: the original is not kept
     return snapshot

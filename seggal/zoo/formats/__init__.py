@@ -51,6 +51,11 @@ def paper_record(source: str, **steps) -> Preprocessing:
     return replace(PAPER, source=f"{BENCHMARK_REPO}: {source}", **steps)
 
 
+#: catalogue format (``seggal.zoo.catalogue.FORMATS``) → module of this package, for the generalists' formats
+#: that the module of the method's backend (:data:`MODULES`) does not read
+FORMAT_MODULES = {"cellpose3": "cellpose3", "micro-sam": "micro_sam"}
+
+
 @dataclass
 class Converted:
     """What a format module hands back: the ``segmenter`` (its ``save`` writes model.safetensors and
