@@ -4,13 +4,19 @@ An mmcv 1.x checkpoint is ``{"meta": {..., "mmdet_version", "config": <config te
 "optimizer": …}``, read with ``weights_only=True``. The embedded config text (``Config.pretty_text``,
 Python source) is never executed: :func:`parse_config` evaluates only literals and ``dict(...)`` calls.
 
-The architecture is read from that config and compared with the MMDetection 3.3 config SegGal runs for
-the method (:func:`architecture`): model type, backbone (type, depth, style, widths), neck, heads and
-predictor types. A checkpoint of another architecture (the paper trained Res2Net, HRNet and RF-Next as
-Cascade Mask R-CNN variants, Mask R-CNN with a two-convolution RPN, seesaw with normalised
-predictors) is refused naming the difference, since SegGal has no network to load it into. Two-stage
-models and SOLOv2 keep their state-dict layout from 2.x to 3.x (see :mod:`seggal.backends.mmdet`);
-Mask2Former's transformer layers were renamed (:func:`rename_mask2former`).
+The network is the checkpoint's own: its embedded model config is translated to MMDetection 3.3
+(:func:`model_config_3x`) and stored in ``backend.json`` (``model``), which the backend builds instead of
+the method's registry config — so the paper's caffe-style Mask R-CNN, its Res2Net and HRNet Cascade Mask
+R-CNNs and its seesaw Cascade Mask R-CNN with normalised predictors (``NormedLinear`` / ``NormedConv2d``)
+load as trained. MMDetection 3.x kept the 2.x model-config vocabulary (type names, arguments, the
+``train_cfg`` / ``test_cfg`` inside the model) and the state-dict layout of the two-stage and SOLO families,
+so the translation only drops 2.x's ``pretrained`` argument and adds the data preprocessor that 3.x
+detectors take (the 2.x pipeline's ``Pad(size_divisor=32)``). Mask2Former is the exception: its 2.x
+transformer configs (``BaseTransformerLayer`` with ``operation_order``) were restructured for 3.0, so it
+runs SegGal's registry config, whose architecture (:func:`architecture`) must match the checkpoint's, and
+its transformer layers were renamed (:func:`rename_mask2former`). A checkpoint without an embedded config
+is loaded into the registry network (its keys and shapes must fit). RF-Next checkpoints are refused
+(:data:`RF_NEXT_REFUSAL`).
 
 Inputs as the paper fed them (``configs/_base_/datasets/coco_*``): dual-channel models see the two
 channels (nuclear, membrane) of the preprocessed windows x 255 (``LoadTIFImageFromFile2C``), one-channel
@@ -36,6 +42,13 @@ from seggal.zoo.formats import Converted
 from seggal.zoo.formats.torch_file import load, segmenter_from_state, state_dict
 
 WHAT = "an MMDetection 2.x checkpoint (a dict with 'meta' and 'state_dict')"
+#: Why the paper's RF-Next checkpoints are not converted (its config: configs/rfnext/rfnext_fixed_multi_branch_*)
+RF_NEXT_REFUSAL = (
+    "the paper's RF-Next (a Cascade Mask R-CNN on Res2Net-101 run by RF-Next's fixed_multi_branch mode: every "
+    "searched convolution is two branches of different dilations) needs its searched dilations, which are not "
+    "in the checkpoint: its config names them by path only (configs/rfnext/search_log/"
+    "cascade_mask_rcnn_r2_101_fpn_20e_coco/local_search_config_step11.json of the benchmark repository), and the "
+    "published Drive link is the .pth file alone")
 
 # ------------------------------------------------------------------------------------ the config text
 
@@ -103,6 +116,29 @@ def architecture(model: dict) -> dict:
 def differences(paper: dict, ours: dict) -> list[str]:
     """``key: paper value ≠ SegGal value`` for each part of two :func:`architecture` dicts that differs."""
     return [f"{k}: {paper.get(k)!r} ≠ {ours.get(k)!r}" for k in ours if paper.get(k) != ours.get(k)]
+
+
+#: model types whose 2.x configs cannot be read as 3.3 configs (see the module docstring)
+_RESTRUCTURED = frozenset({"Mask2Former", "MaskFormer"})
+
+
+def model_config_3x(model: dict) -> dict | None:
+    """The MMDetection 3.3 model config of a 2.x model config (plain dicts): the same dict without 2.x's
+    ``pretrained`` and with a ``DetDataPreprocessor`` padding to multiples of 32 (the 2.x test pipeline's
+    ``Pad``; its mean / std are set by the backend). ``None`` for the types whose 3.x configs were
+    restructured (:data:`_RESTRUCTURED`)."""
+    if model.get("type") in _RESTRUCTURED:
+        return None
+    out = {k: v for k, v in model.items() if k != "pretrained"}
+    out["data_preprocessor"] = {"type": "DetDataPreprocessor", "mean": [0.0], "std": [1.0], "bgr_to_rgb": False,
+                                "pad_size_divisor": 32, "pad_mask": True}
+    return out
+
+
+def rf_next_hook(config: dict) -> dict | None:
+    """The ``RFSearchHook`` entry of a 2.x config's ``custom_hooks`` (RF-Next), else ``None``."""
+    hooks = config.get("custom_hooks") or []
+    return next((h for h in hooks if isinstance(h, dict) and h.get("type") == "RFSearchHook"), None)
 
 
 # ------------------------------------------------------------------------------------ the state dict
@@ -211,20 +247,31 @@ def convert(path: Path, method: Method, task: Task) -> Converted:
         state, in_channels = fold_replicated_input(state, first), 1
     if in_channels not in (1, 2):
         raise SegGalError(f"{path}: a {in_channels}-channel network; SegGal's MMDetection takes 1 or 2 channels")
-    ours = adapt_model_config(load_config(method.options["config"]).model.to_dict(), in_channels)
+    registry = adapt_model_config(load_config(method.options["config"]).model.to_dict(), in_channels)
+    model = model_config_3x(config["model"]) if isinstance(config.get("model"), dict) else None
+    notes = []
     if "model" in config:
-        diff = differences(architecture(config["model"]), architecture(ours))
-        if diff:
+        if rf_next_hook(config):
+            raise SegGalError(f"{path}: {RF_NEXT_REFUSAL}")
+        diff = differences(architecture(config["model"]), architecture(registry))
+        if model is None and diff:
             raise SegGalError(f"{path}: the checkpoint's architecture differs from SegGal's {method.name} "
                               f"({method.options['config']}): {'; '.join(diff)}")
-    if ours.get("type") == "Mask2Former":
+        if model is not None and diff:
+            notes.append(f"the network is the checkpoint's own (its embedded config, translated to MMDetection 3.3), "
+                         f"not SegGal's {method.options['config']}: {'; '.join(diff)}")
+    if registry.get("type") == "Mask2Former":
         state = rename_mask2former(state)
     record = preprocessing(config, in_channels)
     backend_meta = {"backend": "mmdet", "method": method.id, "config": method.options["config"],
                     "in_channels": in_channels, "mmdet_version": version or "2.x", "rfsearch": None,
-                    "normalisation": normalisation}
-    segmenter = segmenter_from_state(method, state, backend_meta)
-    notes = [f"MMDetection {version or '2.x'} checkpoint; architecture read from its embedded config"
+                    "normalisation": normalisation, "model": model}
+    try:
+        segmenter = segmenter_from_state(method, state, backend_meta)
+    except SegGalError as exc:
+        network = "the network of its own embedded config" if model else f"SegGal's {method.name} network"
+        raise SegGalError(f"{path}: its weights do not fit {network}: {str(exc).split(': ', 1)[-1]}") from None
+    notes[:0] = [f"MMDetection {version or '2.x'} checkpoint; architecture read from its embedded config"
              if config else f"MMDetection {version or '2.x'} checkpoint without an embedded config: only the "
              "state dict's keys and shapes were checked"]
     return Converted(segmenter, record, f"MMDetection {version or '2.x'} checkpoint (mmdet_BM fork)", notes)
