@@ -46,8 +46,11 @@ modules were refactored for 3.0 (open-mmlab/mmdetection#8763, #9515: ``transform
 → ``cross_attn`` / ``self_attn``, ``ffns.0`` → ``ffn``, pixel-decoder encoder likewise), the 3.x model zoo
 re-released its weights under ``v3.0``, and mmdet 3.3 ships no converter (``tools/model_converters`` has
 none for it; mmsegmentation's PR #2532 contains one for the same modules): it runs the registry config
-with the keys renamed. RF-Next checkpoints additionally need the searched dilation structure (the
-``local_search_config_step*.json`` written during the search), which they do not contain.
+with the keys renamed. RF-Next checkpoints of the paper (``fixed_multi_branch`` mode) additionally need
+the searched dilation structure (the ``local_search_config_step*.json`` written during the search), which
+they do not contain: given it, the converter stores it as ``rfsearch.structure`` and
+:meth:`MMDetSegmenter._wrap_rfsearch` sets each layer's dilation and widens it into branches as mmcv's
+``RFSearchHook`` does (a fixed structure is not searched further in training).
 
 Training state: the config's optimiser wrapper and its per-iteration parameter schedulers (warm-up) are
 built by :meth:`MMDetSegmenter.prepare_training`; the torch optimiser inside is
@@ -320,14 +323,27 @@ class MMDetSegmenter(Segmenter):
     # -- RF-Next -------------------------------------------------------------------------------------
 
     def _wrap_rfsearch(self, rf_state: dict | None) -> None:
-        """Wrap the searchable convolutions; restore a saved search state (rates per layer, step)."""
+        """Wrap the searchable convolutions; restore a saved search state (rates per layer, step, mode), or
+        set a searched ``structure`` ({layer: dilation}, RF-Next's ``fixed_multi_branch`` mode: each layer
+        set to its searched dilation, then widened to the branches around it, whose mixing weights the
+        checkpoint holds)."""
         from mmcv.cnn import RFSearchHook
         from mmcv.cnn.rfsearch.operator import BaseConvRFSearchOp
 
-        search = dict(RFSEARCH, step=(rf_state or {}).get("step", 0))
-        self.rf_hook = RFSearchHook(mode="search", config={"search": search}, by_epoch=True, verbose=False)
-        self.rf_hook.init_model(self.model)
-        if rf_state:
+        rf_state = rf_state or {}
+        search = dict(RFSEARCH, step=rf_state.get("step", 0))
+        mode = "fixed_multi_branch" if "structure" in rf_state else rf_state.get("mode", "search")
+        self.rf_hook = RFSearchHook(mode=mode, config={"search": search}, by_epoch=True, verbose=False)
+        if "structure" in rf_state:  # mmcv names the layers from the DDP wrapper down: "module.<name>"
+            self.rf_hook.config["structure"] = {"module." + k.removeprefix("module."): v
+                                                for k, v in rf_state["structure"].items()}
+            try:
+                self.rf_hook.init_model(self.model)
+            except KeyError as exc:
+                raise SegGalError(f"RF-Next structure: no searched dilation for layer {exc.args[0]}") from None
+            return
+        self.rf_hook.wrap_model(self.model)  # search mode's init_model without a structure; then the saved rates
+        if "layers" in rf_state:
             ops = {n: m for n, m in self.model.named_modules() if isinstance(m, BaseConvRFSearchOp)}
             if set(ops) != set(rf_state["layers"]):
                 raise SegGalError("RF-Next checkpoint: its searched layers do not match this network")
@@ -344,7 +360,7 @@ class MMDetSegmenter(Segmenter):
             return None
         layers = {n: {"dilation": list(m.op_layer.dilation), "rates": [list(r) for r in m.dilation_rates]}
                   for n, m in self.model.named_modules() if isinstance(m, BaseConvRFSearchOp)}
-        return {"step": self.rf_hook.config["search"]["step"], "layers": layers}
+        return {"step": self.rf_hook.config["search"]["step"], "mode": self.rf_hook.mode, "layers": layers}
 
     # -- inference -----------------------------------------------------------------------------------
 
@@ -471,7 +487,7 @@ class MMDetSegmenter(Segmenter):
                 raise SegGalError(f"{self.method_id}: training loss became {loss}; lower the learning rate")
             losses.append(loss)
         self.epochs_done += 1
-        if self.rf_hook is not None:
+        if self.rf_hook is not None and self.rf_hook.mode == "search":  # a fixed structure is not searched further
             import tempfile
 
             with tempfile.TemporaryDirectory() as work_dir:  # the hook writes its search log there

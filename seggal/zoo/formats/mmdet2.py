@@ -15,8 +15,10 @@ detectors take (the 2.x pipeline's ``Pad(size_divisor=32)``). Mask2Former is the
 transformer configs (``BaseTransformerLayer`` with ``operation_order``) were restructured for 3.0, so it
 runs SegGal's registry config, whose architecture (:func:`architecture`) must match the checkpoint's, and
 its transformer layers were renamed (:func:`rename_mask2former`). A checkpoint without an embedded config
-is loaded into the registry network (its keys and shapes must fit). RF-Next checkpoints are refused
-(:data:`RF_NEXT_REFUSAL`).
+is loaded into the registry network (its keys and shapes must fit). RF-Next (``fixed_multi_branch``: the
+checkpoint's convolutions are two-branch ``op_layer`` / ``branch_weights`` modules around searched dilations)
+also needs the searched-structure json its config names by path; ``path`` may be a folder holding the
+``.pth`` and that json (:func:`rf_next_state`), else the checkpoint is refused (:data:`RF_NEXT_REFUSAL`).
 
 Inputs as the paper fed them (``configs/_base_/datasets/coco_*``): dual-channel models see the two
 channels (nuclear, membrane) of the preprocessed windows x 255 (``LoadTIFImageFromFile2C``), one-channel
@@ -42,13 +44,14 @@ from seggal.zoo.formats import Converted
 from seggal.zoo.formats.torch_file import load, segmenter_from_state, state_dict
 
 WHAT = "an MMDetection 2.x checkpoint (a dict with 'meta' and 'state_dict')"
-#: Why the paper's RF-Next checkpoints are not converted (its config: configs/rfnext/rfnext_fixed_multi_branch_*)
+#: Why the paper's RF-Next checkpoints are not converted from the published file alone (its config:
+#: configs/rfnext/rfnext_fixed_multi_branch_*)
 RF_NEXT_REFUSAL = (
     "the paper's RF-Next (a Cascade Mask R-CNN on Res2Net-101 run by RF-Next's fixed_multi_branch mode: every "
     "searched convolution is two branches of different dilations) needs its searched dilations, which are not "
     "in the checkpoint: its config names them by path only (configs/rfnext/search_log/"
     "cascade_mask_rcnn_r2_101_fpn_20e_coco/local_search_config_step11.json of the benchmark repository), and the "
-    "published Drive link is the .pth file alone")
+    "published Drive link is the .pth file alone; `models import` converts a folder holding the .pth and that json")
 
 # ------------------------------------------------------------------------------------ the config text
 
@@ -141,6 +144,48 @@ def rf_next_hook(config: dict) -> dict | None:
     return next((h for h in hooks if isinstance(h, dict) and h.get("type") == "RFSearchHook"), None)
 
 
+def rf_next_state(hook: dict, structure_file: Path | None, path: Path) -> dict:
+    """backend.json's ``rfsearch`` for an RF-Next checkpoint trained in ``fixed_multi_branch`` mode:
+    ``{"step": int, "structure": {layer: dilation}}`` from the searched-structure json ``structure_file``
+    (``{"search": …, "structure": {"module.<layer>": d or [dh, dw]}}``, as RF-Next's search writes it),
+    which the backend sets and widens into branches as mmcv's ``RFSearchHook`` does."""
+    import json
+
+    from seggal.backends.mmdet import RFSEARCH
+
+    if hook.get("mode", "search") != "fixed_multi_branch":
+        raise SegGalError(f"{path}: an RF-Next checkpoint in mode {hook.get('mode', 'search')!r}; SegGal converts the "
+                          "fixed_multi_branch mode the paper trained")
+    if structure_file is None:
+        raise SegGalError(f"{path}: {RF_NEXT_REFUSAL}")
+    search = (hook.get("config") or {}).get("search") or {}
+    differ = {k: search.get(k) for k in RFSEARCH if k != "step" and search.get(k) != RFSEARCH[k]}
+    if differ:
+        raise SegGalError(f"{path}: RF-Next search settings {differ} differ from SegGal's ({RFSEARCH})")
+    try:
+        structure = json.loads(structure_file.read_text(encoding="utf-8"))["structure"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SegGalError(f"{structure_file}: not an RF-Next searched-structure json ({exc})") from None
+    ok = isinstance(structure, dict) and structure and all(
+        isinstance(d, int) and d > 0 or isinstance(d, list) and len(d) == 2 and all(isinstance(v, int) and v > 0 for v in d)
+        for d in structure.values())
+    if not ok:
+        raise SegGalError(f"{structure_file}: its 'structure' must map layer names to positive dilations")
+    return {"step": int(search.get("step", 0)), "structure": structure}
+
+
+def _files(path: Path) -> tuple[Path, Path | None]:
+    """``path`` → (the checkpoint file, RF-Next's searched-structure json or ``None``): a file, or a folder
+    holding one ``.pth`` and at most one ``.json``."""
+    if not path.is_dir():
+        return path, None
+    checkpoints, structures = sorted(path.glob("*.pth")), sorted(path.glob("*.json"))
+    if len(checkpoints) != 1 or len(structures) > 1:
+        raise SegGalError(f"{path}: a folder; give the MMDetection .pth checkpoint file, or a folder holding it and "
+                          "RF-Next's searched-structure .json (one of each)")
+    return checkpoints[0], (structures[0] if structures else None)
+
+
 # ------------------------------------------------------------------------------------ the state dict
 
 #: Mask2Former, MMDetection 2.x → 3.x module renames (open-mmlab/mmdetection#8763, #9515)
@@ -225,8 +270,7 @@ def convert(path: Path, method: Method, task: Task) -> Converted:
     """Read the MMDetection 2.x checkpoint ``path`` → a SegGal MMDetection segmenter with its weights."""
     from seggal.backends.mmdet import adapt_model_config, load_config
 
-    if path.is_dir():
-        raise SegGalError(f"{path}: a folder; give the MMDetection .pth checkpoint file")
+    path, structure_file = _files(path)
     container = load(path, WHAT)
     if not isinstance(container, dict) or "state_dict" not in container:
         raise SegGalError(f"{path}: not {WHAT}")
@@ -249,10 +293,12 @@ def convert(path: Path, method: Method, task: Task) -> Converted:
         raise SegGalError(f"{path}: a {in_channels}-channel network; SegGal's MMDetection takes 1 or 2 channels")
     registry = adapt_model_config(load_config(method.options["config"]).model.to_dict(), in_channels)
     model = model_config_3x(config["model"]) if isinstance(config.get("model"), dict) else None
-    notes = []
+    notes, hook = [], rf_next_hook(config)
+    if bool(hook) != bool(method.options.get("rfsearch")):
+        raise SegGalError(f"{path}: {'an' if hook else 'not an'} RF-Next checkpoint; SegGal's {method.name} "
+                          f"{'is not' if hook else 'is'} RF-Next")
+    rfsearch = rf_next_state(hook, structure_file, path) if hook else None
     if "model" in config:
-        if rf_next_hook(config):
-            raise SegGalError(f"{path}: {RF_NEXT_REFUSAL}")
         diff = differences(architecture(config["model"]), architecture(registry))
         if model is None and diff:
             raise SegGalError(f"{path}: the checkpoint's architecture differs from SegGal's {method.name} "
@@ -264,7 +310,7 @@ def convert(path: Path, method: Method, task: Task) -> Converted:
         state = rename_mask2former(state)
     record = preprocessing(config, in_channels)
     backend_meta = {"backend": "mmdet", "method": method.id, "config": method.options["config"],
-                    "in_channels": in_channels, "mmdet_version": version or "2.x", "rfsearch": None,
+                    "in_channels": in_channels, "mmdet_version": version or "2.x", "rfsearch": rfsearch,
                     "normalisation": normalisation, "model": model}
     try:
         segmenter = segmenter_from_state(method, state, backend_meta)
