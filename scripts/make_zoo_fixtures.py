@@ -22,7 +22,8 @@ Writes ``tests/fixtures/zoo/``:
   ``save_checkpoint``, with the meta a training run stores: ``mmdet_version``, the config's
   ``pretty_text``, ``CLASSES``, and an SGD optimiser's state), of tiny versions of the paper's
   architectures, made from MMDetection 2.28's own configs (few channels, small depth, one class, seeded
-  random weights; the classifier biases raised so that the random network detects something):
+  random weights, kernels drawn from {-s, 0, +s} per tensor so that the gzip'd file is small; the
+  classifier biases raised so that the random network detects something):
   ``mask-rcnn`` — caffe-style Mask R-CNN (ResNet-18), one channel replicated x3 as the paper fed it;
   ``cascade-seesaw`` — Cascade Mask R-CNN with seesaw loss, ``NormedLinear`` box classifiers and a
   ``NormedConv2d`` mask predictor, two channels; ``hrnet`` — Cascade Mask R-CNN on an HRNet with HRFPN,
@@ -173,10 +174,12 @@ MODELS["rf-next"] = tiny("res2net/cascade_mask_rcnn_r2_101_fpn_20e_coco.py", 2, 
 pixels, _, _ = synthetic_tissue((64, 64), "Breast", seed=3)
 both = network_input(Image(pixels, ChannelSpec(0, 1))) * 255.0  # (64, 64, 2): nuclear, membrane in [0, 255]
 for index, (method, cfg) in enumerate(MODELS.items()):
+    # as tools/train.py stores it: before build_detector (which writes into cfg.model's heads) and
+    # rfnext_init_model (which edits the hook's entry)
+    text = cfg.pretty_text
     torch.manual_seed(index)
     model = build_detector(cfg.model)
     model.init_weights()
-    text = cfg.pretty_text  # as tools/train.py stores it: before rfnext_init_model edits the hook's entry
     if method == "rf-next":
         from mmdet.utils import rfnext_init_model
         odd = [name for name, m in model.named_modules() if isinstance(m, torch.nn.Conv2d)
@@ -188,10 +191,18 @@ for index, (method, cfg) in enumerate(MODELS.items()):
             for name, value in model.named_parameters():
                 if name.endswith("branch_weights"):
                     value.copy_(torch.rand(value.shape))
-    with torch.no_grad():  # a confident cell: the class logit (seesaw: the objectness logit) raised
-        heads = model.roi_head.bbox_head
+    with torch.no_grad():  # kernels drawn from {-s, 0, +s} (s their mean magnitude), so that the file compresses
+        for value in model.parameters():
+            if value.dim() >= 2:
+                value.copy_(torch.randint(-1, 2, value.shape).float() * value.abs().mean())
+    with torch.no_grad():  # cells: the class logit (seesaw: the objectness logit) raised, logits and masks spread
+        heads, masks = model.roi_head.bbox_head, model.roi_head.mask_head
         for head in heads if isinstance(heads, torch.nn.ModuleList) else [heads]:
-            head.fc_cls.bias[0 if head.fc_cls.bias.numel() <= 2 else -2] += 4.0
+            head.fc_cls.bias[0 if head.fc_cls.bias.numel() <= 2 else -2] += 2.0
+            head.fc_cls.weight *= 20.0
+        for head in masks if isinstance(masks, torch.nn.ModuleList) else [masks]:
+            head.conv_logits.weight *= 20.0
+            head.conv_logits.bias += 1.0
     model.CLASSES = ("cell",)
     model.eval()
     norm = cfg.img_norm_cfg
@@ -204,14 +215,15 @@ for index, (method, cfg) in enumerate(MODELS.items()):
     with torch.no_grad():
         (boxes,), (masks,) = model.simple_test(tensor, [meta], rescale=True)[0]
     masks = np.array(masks, bool).reshape(-1, *x.shape[:2])
-    assert len(boxes) > 0, method
+    assert len(boxes) > 0 and 0.02 < masks.mean() < 0.5, (method, len(boxes), masks.mean())
     optimizer = torch.optim.SGD(model.parameters(), lr=0.02, momentum=0.9, weight_decay=0.0001)
     save_checkpoint(model, f"{out}/{method}.pth", optimizer=optimizer, meta=dict(
         mmdet_version=mmdet.__version__, config=text, CLASSES=model.CLASSES, epoch=12, iter=12))
     np.savez_compressed(f"{out}/{method}.npz", x=x.astype(np.float32), boxes=boxes[:, :4], scores=boxes[:, 4],
                         masks=np.packbits(masks, axis=-1), mask_shape=np.array(masks.shape),
                         version=np.array(f"mmdet {mmdet.__version__}, mmcv-full {mmcv.__version__}"))
-    print(method, len(boxes), "instances,", sum(p.numel() for p in model.parameters()), "parameters")
+    print(method, len(boxes), "instances, scores", boxes[:, 4].min(), "to", boxes[:, 4].max(), ", mask pixels",
+          masks.mean(), ",", sum(p.numel() for p in model.parameters()), "parameters")
 '''
 
 

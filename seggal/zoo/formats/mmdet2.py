@@ -125,14 +125,24 @@ def differences(paper: dict, ours: dict) -> list[str]:
 _RESTRUCTURED = frozenset({"Mask2Former", "MaskFormer"})
 
 
+def _without_pretrained(node):
+    """A copy of a config tree without 2.x's ``pretrained`` arguments (the detector's, and the heads' that
+    2.x detectors write into their config dicts when built)."""
+    if isinstance(node, dict):
+        return {k: _without_pretrained(v) for k, v in node.items() if k != "pretrained"}
+    if isinstance(node, (list, tuple)):
+        return type(node)(_without_pretrained(v) for v in node)
+    return node
+
+
 def model_config_3x(model: dict) -> dict | None:
     """The MMDetection 3.3 model config of a 2.x model config (plain dicts): the same dict without 2.x's
-    ``pretrained`` and with a ``DetDataPreprocessor`` padding to multiples of 32 (the 2.x test pipeline's
-    ``Pad``; its mean / std are set by the backend). ``None`` for the types whose 3.x configs were
-    restructured (:data:`_RESTRUCTURED`)."""
+    ``pretrained`` arguments and with a ``DetDataPreprocessor`` padding to multiples of 32 (the 2.x test
+    pipeline's ``Pad``; its mean / std are set by the backend). ``None`` for the types whose 3.x configs
+    were restructured (:data:`_RESTRUCTURED`)."""
     if model.get("type") in _RESTRUCTURED:
         return None
-    out = {k: v for k, v in model.items() if k != "pretrained"}
+    out = _without_pretrained(model)
     out["data_preprocessor"] = {"type": "DetDataPreprocessor", "mean": [0.0], "std": [1.0], "bgr_to_rgb": False,
                                 "pad_size_divisor": 32, "pad_mask": True}
     return out
