@@ -1,5 +1,6 @@
 """Conversion of GENUINE source-format files, written by the sources' own old packages
-(scripts/make_zoo_fixtures.py: cellpose 2.2.3; StarDist under Keras 2 / tf-keras 2.21), against those
+(scripts/make_zoo_fixtures.py: cellpose 2.2.3; StarDist under Keras 2 / tf-keras 2.21; MMDetection 2.28.2 on
+mmcv-full 1.7.2), against those
 packages' own recorded outputs — checked here without installing the old packages."""
 
 import gzip
@@ -135,3 +136,21 @@ def test_genuine_rf_next_checkpoint_without_its_searched_structure_is_refused(tm
     with pytest.raises(SegGalError, match="rf-next.pth: the paper's RF-Next .* needs its searched dilations"):
         convert(original, method="rf-next", task="tissuenet-nuclei-dual", training_set="All", out=tmp_path / "o")
     assert not (tmp_path / "o").exists()
+
+
+def test_a_stored_model_config_is_schema_checked(tmp_path):
+    """backend.json's ``model`` (the checkpoint's own architecture) must name a detector type and a backbone."""
+    pytest.importorskip("mmdet")
+    pytest.importorskip("mmcv.ops")
+    import json
+
+    from seggal.errors import SegGalError
+
+    folder = convert(_mmdet2_original(tmp_path, "mask-rcnn"), method="mask-rcnn", task="tissuenet-nuclei-nuclear",
+                     training_set="All", out=tmp_path / "converted")
+    meta = json.loads((folder / "backend.json").read_text())
+    assert meta["model"]["backbone"]["style"] == "caffe"  # the paper's caffe-style ResNet
+    del meta["model"]["backbone"]
+    (folder / "backend.json").write_text(json.dumps(meta))
+    with pytest.raises(SegGalError, match="backend.json.*backbone"):
+        build("mask-rcnn", folder, device="cpu")
