@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-requirements.txt
 
-.PHONY: run test install mmdet bench
+.PHONY: run test install mmdet deepcell bench
 
 # Create .venv when missing; (re)install only when requirements.txt differs from what was installed.
 install:
@@ -26,3 +26,9 @@ test: install
 # then reused from the wheel cache). `make run` and `make test` work without it.
 mmdet: install
 	bash scripts/install_mmdet.sh $(PY)
+
+# Optional: deepcell 0.12.10 (Mesmer, FeatureNet) on tf-keras, run in a worker process beside StarDist's
+# Keras 3 (under a minute: deepcell-toolbox's Cython extension is built here). `make run` and
+# `make test` work without it.
+deepcell: install
+	bash scripts/install_deepcell.sh $(PY)

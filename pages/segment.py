@@ -26,7 +26,7 @@ from seggal.morphology import cell_table
 from seggal.sweeps import best_step, erode, expand, sweep
 from seggal.tasks import TASKS, get_task
 from seggal.upload import (
-    CLI_ONLY_TYPES, ERROR_CLASSES, UPLOAD_TYPES, cli_command, default_mapping, downloads, downsample, error_rgb,
+    ERROR_CLASSES, MICROSCOPE_TYPES, UPLOAD_TYPES, cli_command, default_mapping, downloads, downsample, error_rgb,
     file_metadata, fitting_task, intensity_warning, limits, load_plane, make_image, n_cells, overlay,
     preview_description, preview_rgb, read_ground_truth, to_pixels,
 )
@@ -199,10 +199,11 @@ with right:
             S["seg_run_requested"] = True
 with left:
     upload_limits = limits(st.get_option("server.maxUploadSize"))
-    upload = st.file_uploader("Image: TIFF (OME-TIFF), PNG or JPG — 1 to 3 channels, 8/16-bit or float",
-                              type=[*UPLOAD_TYPES, *CLI_ONLY_TYPES], key="seg_upload", help=upload_limits)
-    st.caption(f"{upload_limits} Larger files, and {', '.join(t.upper() for t in CLI_ONLY_TYPES)}: segment "
-               f"them with the command line, block by block: `{cli_command('FILE', large=True)}`.")
+    upload = st.file_uploader("Image: TIFF (OME-TIFF), PNG, JPG or a microscope file (CZI, LIF, ND2) — 1 to 3 "
+                              "channels, or more whose names say which is nuclear and which membrane",
+                              type=[*UPLOAD_TYPES, *MICROSCOPE_TYPES], key="seg_upload", help=upload_limits)
+    st.caption(f"{upload_limits} Larger files: segment them with the command line, block by block: "
+               f"`{cli_command('FILE', large=True)}`.")
     if upload is not None and upload.file_id != S.get("seg_upload_id"):
         S["seg_upload_id"] = upload.file_id
         S.pop("seg_upload_error", None)

@@ -33,8 +33,10 @@ returning a :class:`~seggal.backends.base.Segmenter`); :func:`worker_segmenter` 
 process. GPU workers pick their GPU through :func:`seggal.backends.device.pick_device` (``device=None``).
 
 **Clusters** (:func:`connect`): ``None`` runs in this process, ``"local"`` a ``distributed.LocalCluster``
-of single-threaded worker processes, ``"slurm"`` a ``dask_jobqueue.SLURMCluster`` configured by Dask's
-``jobqueue.slurm`` settings, anything else is a scheduler address to join.
+of single-threaded worker processes, ``"slurm"`` a ``dask_jobqueue.SLURMCluster`` (:func:`slurm_cluster`:
+one single-threaded worker per job, as locally; queue, account, CPUs, memory and walltime from Dask's
+``jobqueue.slurm`` settings; a GPU per job when the recipe asks for CUDA), anything else is a scheduler
+address to join.
 """
 
 from __future__ import annotations
@@ -63,6 +65,8 @@ BLOCK = 4096
 FOLDER_MIN = 64
 #: Marks a channel flag left to its default (suggested from the file's channel names).
 AUTO = "auto"
+#: A SLURM worker job's CPUs and memory when neither the caller nor Dask's ``jobqueue.slurm`` settings say.
+SLURM_DEFAULTS = {"cores": 4, "memory": "16GB"}
 
 
 @dataclass(frozen=True)
@@ -76,8 +80,30 @@ class Recipe:
 
     def __call__(self):
         from seggal.backends import build
+        from seggal.backends.device import gpu_count
 
-        return build(self.method, self.checkpoint or None, device=self.device, target=self.target)
+        return build(self.method, self.checkpoint or None, device=worker_device(self.device, _worker_name(), gpu_count()),
+                     target=self.target)
+
+
+def worker_device(device: str | None, worker: object, gpus: int) -> str | None:
+    """The device a worker builds its model on: ``device`` as asked, except that an unindexed ``"cuda"``
+    (or no choice) on a machine with several GPUs spreads local workers over them, worker ``k`` on
+    ``cuda:{k mod gpus}`` (a :class:`~distributed.LocalCluster` names its workers 0, 1, …). A SLURM job sees
+    only its own GPU (``gpus`` = 1), and a named ``"cuda:N"`` or ``"cpu"`` is kept."""
+    if gpus < 2 or not isinstance(worker, int) or str(device or "auto").lower() not in ("cuda", "auto"):
+        return device
+    return f"cuda:{worker % gpus}"
+
+
+def _worker_name() -> object:
+    """This Dask worker's name (an int on a local cluster), or ``None`` outside a worker."""
+    try:
+        from distributed import get_worker
+
+        return get_worker().name
+    except (ImportError, ValueError):
+        return None
 
 
 _SEGMENTERS: dict = {}
@@ -292,10 +318,42 @@ def _run_tasks(client, function: Callable, arguments: list[tuple], unit: str) ->
     return client.gather(futures)
 
 
+def slurm_cluster(cores: int | None = None, memory: str | None = None, walltime: str | None = None,
+                  queue: str | None = None, account: str | None = None, gpus: int = 0):
+    """A ``dask_jobqueue.SLURMCluster`` (its scheduler runs here; no job is submitted before ``scale``).
+
+    Each job runs one worker process of one thread — the model is loaded once and runs one block or
+    image at a time, as on the local cluster — on ``cores`` CPUs (``--cpus-per-task``, and
+    ``OMP_NUM_THREADS`` for the model's own threads) with ``memory``; ``gpus`` > 0 adds
+    ``--gres=gpu:N``, and the worker's :func:`~seggal.backends.device.pick_device` takes the GPU SLURM
+    gave it. Arguments left ``None`` come from Dask's ``jobqueue.slurm`` settings (``job-cpu`` or
+    ``cores``, ``memory``, ``walltime``, ``queue``, ``account``; ``job-extra-directives`` and
+    ``job-script-prologue`` are extended), CPUs and memory else from :data:`SLURM_DEFAULTS`.
+    Raises :class:`SegGalError` when dask-jobqueue is missing or refuses the settings.
+    """
+    import dask
+
+    try:
+        from dask_jobqueue import SLURMCluster
+    except ImportError as exc:
+        raise SegGalError("--cluster slurm needs dask-jobqueue (pip install dask-jobqueue)") from exc
+    settings = dask.config.get("jobqueue.slurm", default={})
+    cores = int(cores or settings.get("job-cpu") or settings.get("cores") or SLURM_DEFAULTS["cores"])
+    extra = [*(settings.get("job-extra-directives") or []), *([f"--gres=gpu:{gpus}"] if gpus else [])]
+    prologue = [*(settings.get("job-script-prologue") or []), f"export OMP_NUM_THREADS={cores}"]
+    try:
+        return SLURMCluster(cores=1, processes=1, job_cpu=cores,
+                            memory=memory or settings.get("memory") or SLURM_DEFAULTS["memory"],
+                            walltime=walltime, queue=queue, account=account, job_extra_directives=extra,
+                            job_script_prologue=prologue)
+    except (ValueError, TypeError) as exc:
+        raise SegGalError(f"--cluster slurm: dask-jobqueue refused the settings ({exc})") from exc
+
+
 @contextlib.contextmanager
-def connect(cluster: str | None, workers: int | None = None) -> Iterator:
+def connect(cluster: str | None, workers: int | None = None, gpus: int = 0) -> Iterator:
     """A ``distributed.Client`` for ``cluster`` (see the module docstring), closed on exit; ``None`` when
-    ``cluster`` is ``None`` (work runs in this process)."""
+    ``cluster`` is ``None`` (work runs in this process). ``gpus``: per SLURM job (:func:`slurm_cluster`)."""
     if cluster is None:
         yield None
         return
@@ -307,11 +365,7 @@ def connect(cluster: str | None, workers: int | None = None) -> Iterator:
                 Client(lc) as client:
             yield client
     elif cluster == "slurm":
-        try:
-            from dask_jobqueue import SLURMCluster
-        except ImportError as exc:
-            raise SegGalError("--cluster slurm needs dask-jobqueue (pip install dask-jobqueue)") from exc
-        with SLURMCluster() as sc, Client(sc) as client:
+        with slurm_cluster(gpus=gpus) as sc, Client(sc) as client:
             sc.scale(jobs=workers or 1)
             yield client
     else:
@@ -380,6 +434,7 @@ def run_cli(source: Path, out: Path, recipe: Callable, channels: ChannelSpec, cl
 
     here = cluster == "none"  # forced into this process
     cluster = None if here else cluster
+    gpus = int(str(getattr(recipe, "device", None) or "").startswith("cuda"))  # a GPU per SLURM job when asked
     files = list_inputs(source)
     outputs = plan_outputs(files, source, out)
     if not is_folder(source):
@@ -390,7 +445,7 @@ def run_cli(source: Path, out: Path, recipe: Callable, channels: ChannelSpec, cl
                 raise SegGalError(row["reason"])
             print(f"{outputs[0]}: {row['instances']} instances")
             return 0
-        with connect(None if here else cluster or "local", workers) as client:
+        with connect(None if here else cluster or "local", workers, gpus) as client:
             n = segment_large(recipe, image, channels, outputs[0], client, block,
                               attrs={"segmenter": repr(recipe), "source": str(source)})
         print(f"{outputs[0]}: {n} instances")
@@ -398,7 +453,7 @@ def run_cli(source: Path, out: Path, recipe: Callable, channels: ChannelSpec, cl
     out.mkdir(parents=True, exist_ok=True)
     if cluster is None and len(files) >= FOLDER_MIN:
         cluster = "local"
-    with connect(cluster, workers) as client:
+    with connect(cluster, workers, gpus) as client:
         rows = _run_tasks(client, segment_file,
                           [(recipe, str(f), str(o), channels) for f, o in zip(files, outputs)], "image")
     resumed = sum(r["reason"] == ALREADY_WRITTEN for r in rows)

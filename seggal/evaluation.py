@@ -21,7 +21,6 @@ import pandas as pd
 from seggal.errors import SegGalError
 from seggal.image import Sample
 from seggal.metrics import METRICS, evaluate
-from seggal.preprocess import WINDOW
 from seggal.tiling import segment_image
 
 COLUMNS = ("test_set", "n_images", *METRICS)
@@ -47,10 +46,10 @@ def score_table(truths: Sequence[np.ndarray], predictions: Sequence[np.ndarray],
 
 
 def evaluate_segmenter(segmenter, samples: Sequence[Sample], groups: Sequence[str] | None = None, *,
-                       window: int = WINDOW, progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
+                       window: int | None = None, progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
     """Score ``segmenter`` on ``samples`` through :func:`seggal.tiling.segment_image` → the table of the
-    module docstring (``groups[i]`` names sample i's tissue / cell line / image). ``progress(done, total)``
-    is called after each sample."""
+    module docstring (``groups[i]`` names sample i's tissue / cell line / image). ``window``: the segmenter's
+    preprocessing record's window and step unless given. ``progress(done, total)`` is called after each sample."""
     truths, predictions, scores = [], [], []
     for done, sample in enumerate(samples, start=1):
         prediction = segment_image(segmenter, sample.image, window=window)

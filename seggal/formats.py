@@ -12,6 +12,10 @@ names, pixel size in µm, pyramid scales) whose :meth:`LazyImage.read` decodes o
 of chosen channels; a process opens each file once (:func:`_array`). SegGal segments one 2-D plane:
 time points and Z planes beyond the first must be absent (size 1), else :class:`SegGalError`.
 
+Uploads (the Segment page): :func:`read_upload` / :func:`upload_metadata` decode a CZI, LIF or ND2 file
+given as bytes through its bioio reader, from a copy in a temporary folder that is removed at once; the
+caps of :mod:`seggal.io` (scenes, pixels, pixel type, decoded bytes) are checked from the header first.
+
 Writers: :func:`write_labels_ome_zarr` (a label pyramid with the source's scales and units, written
 from a zarr array level by level) and :func:`write_labels_tiff` (a tiled BigTIFF streamed tile by tile).
 Both write into a temporary name beside the target and ``os.replace`` it.
@@ -19,19 +23,25 @@ Both write into a temporary name beside the target and ``os.replace`` it.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import importlib
 import os
 import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
 from seggal.errors import SegGalError
-from seggal.io import IMAGE_SUFFIXES, atomic_file
+from seggal.io import IMAGE_SUFFIXES, FileMetadata, atomic_file, check_header
 
-BIOIO_SUFFIXES = (".czi", ".lif", ".nd2")
+#: The bioio reader plugin of each microscope suffix: a file is handed to that reader alone, so that a
+#: damaged file gets its reader's own reason.
+BIOIO_READERS = {".czi": "bioio_czi", ".lif": "bioio_lif", ".nd2": "bioio_nd2"}
+BIOIO_SUFFIXES = tuple(BIOIO_READERS)
 ZARR_SUFFIXES = (".zarr",)
 #: Every suffix SegGal's command line reads (``.ome.tif`` ends in ``.tif``).
 SUFFIXES = IMAGE_SUFFIXES + BIOIO_SUFFIXES + ZARR_SUFFIXES
@@ -127,13 +137,19 @@ def _array(path: str, kind: str):
     return read_array(path)
 
 
-def _bioio(path: str):
+def _bioio(path: str, name: str | None = None):
+    """``bioio.BioImage`` of ``path`` (named ``name`` in messages), through the reader of its suffix
+    (:data:`BIOIO_READERS`; plugin discovery for others, e.g. OME-TIFF). Raises :class:`SegGalError`."""
+    name = name or Path(path).name
+    module = BIOIO_READERS.get(Path(path).suffix.lower())
     try:
         from bioio import BioImage
 
-        return BioImage(path)
+        return BioImage(path, reader=importlib.import_module(module).Reader) if module else BioImage(path)
     except Exception as exc:  # an unknown format, a missing plugin, a corrupt file
-        raise SegGalError(f"{Path(path).name}: cannot read with bioio ({type(exc).__name__}: {exc})") from exc
+        # bioio lists each reader's refusal after "Readers attempted:"; the reader's own words are the reason
+        reason = str(exc).split("Readers attempted:")[-1].strip().removeprefix("- ").replace(str(path), name)
+        raise SegGalError(f"{name}: cannot read with {module or 'bioio'} ({type(exc).__name__}: {reason})") from exc
 
 
 def _ome_zarr_meta(path: str) -> dict:
@@ -242,6 +258,100 @@ def open_image(path: str | os.PathLike) -> LazyImage:
     except Exception as exc:  # any decoder failure is one clear message naming the file
         raise SegGalError(f"{name}: cannot read ({type(exc).__name__}: {exc})") from exc
     raise SegGalError(f"{name}: unsupported file type {suffix or '(none)'}; use one of {', '.join(SUFFIXES)}")
+
+
+@contextlib.contextmanager
+def _opened_upload(data: bytes, file_name: str) -> Iterator:
+    """Uploaded CZI / LIF / ND2 bytes opened with their bioio reader (:func:`_bioio`) from a copy in a
+    temporary folder, which is removed on exit."""
+    suffix = Path(file_name).suffix.lower()
+    if suffix not in BIOIO_READERS:
+        raise SegGalError(f"{file_name}: not a microscope file; expected one of {', '.join(BIOIO_SUFFIXES)}")
+    if not data:
+        raise SegGalError(f"{file_name}: the file is empty")
+    with tempfile.TemporaryDirectory(prefix="seggal-upload-") as folder:
+        path = Path(folder) / f"upload{suffix}"
+        path.write_bytes(data)
+        bio = _bioio(str(path), file_name)
+        try:
+            yield bio
+        except SegGalError:
+            raise
+        except Exception as exc:  # a header that opens but metadata or pixels that do not: a damaged file
+            reason = str(exc).replace(str(path), file_name)
+            raise SegGalError(f"{file_name}: cannot decode with {BIOIO_READERS[suffix]} "
+                              f"({type(exc).__name__}: {reason})") from exc
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """What an upload's first scene holds, from its header: ``planes`` (Z), the channel axis (``C``, or
+    ``S`` for RGB samples), the ``kept`` channel indices, their ``names`` and the pixel size (µm)."""
+
+    planes: int
+    axis: str
+    kept: tuple[int, ...]
+    names: tuple[str, ...]
+    pixel_size_um: float | None
+
+
+def _layout(bio, name: str) -> _Layout:
+    """The :class:`_Layout` of an opened upload, refusing (``SegGalError``) more scenes than
+    :data:`seggal.io.MAX_PAGES`, time series, and more than three channels unless the channel names
+    say which is nuclear and which membrane (then those two are kept)."""
+    from seggal.channel_names import suggest_channels
+    from seggal.io import MAX_CHANNELS, MAX_PAGES
+
+    scenes = len(bio.scenes)
+    if scenes > MAX_PAGES:
+        raise SegGalError(f"{name}: {scenes:,} scenes, more than the limit of {MAX_PAGES:,} (SEGGAL_MAX_PAGES); "
+                          "nothing was decoded")
+    sizes = dict(zip(bio.dims.order, bio.dims.shape))
+    if sizes.get("T", 1) > 1:
+        raise SegGalError(f"{name}: a time series of {sizes['T']} time points; SegGal segments one 2-D plane — "
+                          "save a single time point")
+    axis = "S" if sizes.get("S", 1) > 1 and sizes.get("C", 1) == 1 else "C"
+    if sizes.get("S", 1) > 1 and axis == "C":
+        raise SegGalError(f"{name}: {sizes['C']} channels of {sizes['S']} RGB samples each; save one channel layout")
+    n = sizes.get(axis, 1)
+    names = tuple(str(c) for c in bio.channel_names) if axis == "C" and len(bio.channel_names) == n else ("",) * n
+    kept = tuple(range(n))
+    if n > MAX_CHANNELS:
+        nuclear, membrane = suggest_channels(names)
+        if nuclear is None or membrane is None:
+            raise SegGalError(f"{name}: {n} channels ({', '.join(names) if any(names) else 'unnamed'}) and their "
+                              f"names do not say which is nuclear and which membrane; the page reads 1-{MAX_CHANNELS} "
+                              "channels — segment it with the command line, naming the channels "
+                              "(--nuclear-channel NAME --membrane-channel NAME)")
+        kept = (nuclear, membrane)
+    size = bio.physical_pixel_sizes.X
+    pixel = float(size) if size is not None and np.isfinite(size) and size > 0 else None
+    return _Layout(sizes.get("Z", 1), axis, kept, tuple(names[i] for i in kept), pixel)
+
+
+def read_upload(data: bytes, file_name: str) -> tuple[np.ndarray, FileMetadata]:
+    """An uploaded CZI / LIF / ND2 file (``data``, named ``file_name``) → (pixels, metadata).
+
+    Pixels: the first scene as (C, H, W), or (Z, C, H, W) for a Z-stack, in the file's pixel type, with
+    the channels of :func:`_layout`; metadata: those channels' names and the pixel size in µm. Scenes,
+    pixels, pixel type and decoded bytes are checked from the header before any pixel is decoded
+    (:func:`seggal.io.check_header`). Raises :class:`SegGalError` naming the file."""
+    with _opened_upload(data, file_name) as bio:
+        layout = _layout(bio, file_name)
+        sizes = dict(zip(bio.dims.order, bio.dims.shape))
+        check_header((layout.planes, len(layout.kept), sizes["Y"], sizes["X"]), bio.dtype, file_name)
+        fixed = {d: 0 for d in bio.dims.order if d not in ("Z", layout.axis, "Y", "X")}
+        pixels = np.asarray(bio.get_image_data(f"Z{layout.axis}YX", **{layout.axis: list(layout.kept)}, **fixed))
+    return (pixels[0] if layout.planes == 1 else pixels), FileMetadata(layout.names if any(layout.names) else (),
+                                                                        layout.pixel_size_um)
+
+
+def upload_metadata(data: bytes, file_name: str) -> FileMetadata:
+    """The channel names and pixel size (µm) an uploaded CZI / LIF / ND2 file's header carries, for the
+    channels :func:`read_upload` keeps; no pixel is decoded. Raises :class:`SegGalError`."""
+    with _opened_upload(data, file_name) as bio:
+        layout = _layout(bio, file_name)
+    return FileMetadata(layout.names if any(layout.names) else (), layout.pixel_size_um)
 
 
 def _yx(shape: Sequence[int], axes: str) -> tuple[int, int]:

@@ -30,7 +30,8 @@ from seggal.image import as_labels
 MAX_PIXELS = int(os.environ.get("SEGGAL_MAX_PIXELS", 8192 * 8192))
 MAX_CHANNELS = 3
 #: Most pages a TIFF may hold: they are counted along the file's page chain (stopping one past the limit)
-#: before tifffile builds its series, which takes minutes for tens of thousands of tiny pages.
+#: before tifffile builds its series, which takes minutes for tens of thousands of tiny pages. Also the
+#: most scenes (series) of an uploaded microscope file (:func:`seggal.formats.read_upload`).
 MAX_PAGES = int(os.environ.get("SEGGAL_MAX_PAGES", 1000))
 #: Largest decoded file in bytes: by default the float32 size of the largest image SegGal reads
 #: (MAX_CHANNELS planes of MAX_PIXELS pixels, 768 MiB), so that a float64 or complex file of that size is
@@ -68,7 +69,7 @@ def _check_pixels(shape: tuple[int, ...], name: str) -> None:
         )
 
 
-def _check_header(shape: tuple[int, ...], dtype: np.dtype, name: str) -> None:
+def check_header(shape: tuple[int, ...], dtype: np.dtype, name: str) -> None:
     """Refuse, from a file's header alone, pixels that are not integers or floating point (``bool`` is
     kept for masks), too many pixels (:func:`_check_pixels`) and more than :data:`MAX_BYTES` once decoded."""
     dtype = np.dtype(dtype)
@@ -139,12 +140,12 @@ def read_array(source: Source, name: str | None = None) -> np.ndarray:
                 if not tif.series:
                     raise SegGalError(f"{label}: TIFF holds no image")
                 series = tif.series[0]
-                _check_header(series.shape, series.dtype, label)
+                check_header(series.shape, series.dtype, label)
                 return series.asarray()
         if suffix == ".npy":
             with io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb") as stream:
                 shape, _, dtype = npy_header(stream, label)
-                _check_header(shape, dtype, label)
+                check_header(shape, dtype, label)
                 stream.seek(0)
                 return np.lib.format.read_array(stream, allow_pickle=False)
         from PIL import Image as PILImage
@@ -152,7 +153,7 @@ def read_array(source: Source, name: str | None = None) -> np.ndarray:
         PILImage.MAX_IMAGE_PIXELS = MAX_PIXELS
         with PILImage.open(handle) as im:
             bands = min(len(im.getbands()), MAX_CHANNELS)  # RGBA and CMYK are read as RGB
-            _check_header((im.height, im.width, bands), _pil_dtype(im.mode), label)
+            check_header((im.height, im.width, bands), _pil_dtype(im.mode), label)
             if getattr(im, "n_frames", 1) > 1:
                 raise SegGalError(f"{label}: multi-frame image ({im.n_frames} frames); save one plane")
             if im.mode in ("P", "PA", "LA", "RGBA", "CMYK", "YCbCr"):

@@ -55,9 +55,8 @@ class Availability:
 
 
 MMDET = "MMDetection 2.28.2 in the paper; mmdet 3.3 here"
-DEEPCELL_BLOCKED = ("deepcell 0.12.10, its last release, requires Python < 3.11 and tensorflow ~= 2.8.0; installed "
-                    "anyway beside tensorflow 2.21 (Keras 3) it fails to import: it uses Keras 2 internals "
-                    "(keras.utils.conv_utils) that Keras 3 removed")
+#: deepcell 0.12.10 runs in a worker process on tf-keras (seggal.backends.deepcell); `make deepcell` installs it.
+DEEPCELL_PACKAGES = ("deepcell", "deepcell_toolbox", "tf_keras")
 _M = Method
 _P = PaperTraining
 
@@ -115,17 +114,20 @@ METHODS: tuple[Method, ...] = (
        notes="used as published, without training on cell images"),
     _M("retinamask", "RetinaMask", "biomedical", "RetinaNet one-stage detector with a mask head",
        "ResNet-50", False, _P(4, 100, None, None, 0.0005, "deepcell-retinamask 0.1.1"), "deepcell", ("deepcell_retinamask",),
-       blocked="deepcell-retinamask 0.1.1, its last release, requires Python < 3.9 and tensorflow ~= 2.5.1; "
-       "SegGal runs Python 3.11"),
+       blocked="deepcell-retinamask 0.1.1 (requires Python < 3.9, tensorflow ~= 2.5.1) imports and builds here through the "
+       "deepcell worker's tf-keras route (measured: 8.6 M parameters, once numpy.float is aliased), but the paper's test "
+       "script derives the network's pyramid levels and anchors from the test set's labels "
+       "(get_anchor_parameters(y_test)), which its .h5 weights do not record, so its models cannot be rebuilt "
+       "without the paper's test data; SegGal has no RetinaMask backend"),
     _M("mesmer", "Mesmer", "biomedical", "ResNet-50 + FPN with semantic heads and watershed post-processing",
-       "ResNet-50 + FPN", False, _P(4, 200, None, 8, 0.0004, "deepcell-tf 0.12.9"), "deepcell", ("deepcell",),
-       blocked=DEEPCELL_BLOCKED),
+       "ResNet-50 + FPN", False, _P(4, 200, None, 8, 0.0004, "deepcell-tf 0.12.9; deepcell 0.12.10 on tf-keras here"),
+       "deepcell", DEEPCELL_PACKAGES, notes="runs in a worker process (Keras 2 through tf-keras); `make deepcell` installs it"),
     _M("ms-rcnn", "MS RCNN", "general", "Mask R-CNN with a mask-IoU scoring branch",
        "ResNet-50 + FPN", False, _P(4, 50, None, 48, None, MMDET), "mmdet", ("mmdet", "mmcv", "mmengine"),
        options={"config": "ms_rcnn/ms-rcnn_r50-caffe_fpn_1x_coco.py"}),
     _M("featurenet", "FeatureNet", "biomedical", "convolutional encoder + pixel classifier (boundary / interior / background)",
-       "small CNN", False, _P(4, 25, None, 16, 0.001, "deepcell-tf 0.12.9"), "deepcell", ("deepcell",),
-       blocked=DEEPCELL_BLOCKED),
+       "small CNN", False, _P(4, 25, None, 16, 0.001, "deepcell-tf 0.12.9; deepcell 0.12.10 on tf-keras here"),
+       "deepcell", DEEPCELL_PACKAGES, notes="runs in a worker process (Keras 2 through tf-keras); `make deepcell` installs it"),
     _M("baseline", "Classical baseline", "classical", "percentile normalisation, Otsu threshold, distance-transform watershed",
        "none", False, _P(0, None, None, None, None, "scikit-image"), "baseline", ("skimage",), in_paper=False,
        notes="not in the paper: SegGal's always-available reference, needs no weights"),

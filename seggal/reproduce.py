@@ -427,6 +427,75 @@ def assemble(run_dir: str | os.PathLike, data: str | os.PathLike, *, models: str
     return write_run(run_dir, meta, **joined)
 
 
+# ----------------------------------------------------------------------------------------------- time estimate
+
+
+#: Images of each dataset's full test split (the paper, Methods, "Datasets": TissueNet v1.1 1,324 test images,
+#: LIVECell 1,564) and their size (256 x 256; 704 x 520 — the latter is not in the paper's own folders, whose
+#: LIVECell test file holds the windows cut from them).
+TEST_SPLITS = {"TissueNet": (1324, (256, 256)), "LIVECell": (1564, (520, 704))}
+ESTIMATE_COLUMNS = ("method_id", "task", "training_set", "n_windows", "images_per_s", "measured", "hours")
+
+
+def full_test_windows(dataset: str) -> int:
+    """256 x 256 windows of ``dataset``'s full test split as the paper cut them (:func:`seggal.data.windows.corners`:
+    TissueNet 1,324 x 1, LIVECell 1,564 x 12 = 18,768)."""
+    from seggal.data.windows import corners
+
+    images, (height, width) = TEST_SPLITS[dataset]
+    return images * len(corners(height, width))
+
+
+def estimate_hours(throughput: pd.DataFrame, models: Sequence[tuple[str, str, str]] | None = None) -> pd.DataFrame:
+    """Inference hours of a full run, extrapolated from a (smoke) run's measured speed (``throughput.csv``: one window
+    per image, images/s per model) → one row per model of the full run (:data:`ESTIMATE_COLUMNS`).
+
+    ``models``: (method_id, task, training_set) of the full run (default: the paper's 138 models,
+    ``results/published/scores.csv``). A model takes the speed measured for its method on its task, else the mean
+    over the method's measured tasks (``measured`` says which), else none (``hours`` NaN: not measured). ``n_windows``
+    is its task's full test split (:func:`full_test_windows`). Only inference: the sweeps and morphology add CPU time.
+    """
+    from seggal.results import load_scores
+
+    if models is None:
+        scores = load_scores()
+        models = list(zip(scores["method_id"], scores["task"], scores["training_set"]))
+    measured = throughput[throughput["images_per_s"] > 0]
+    by_task = measured.groupby(["method_id", "task"])["images_per_s"].mean()
+    by_method = measured.groupby("method_id")["images_per_s"].mean()
+    rows = []
+    for method, task, training_set in models:
+        windows = full_test_windows(get_task(task).dataset)
+        if (method, task) in by_task.index:
+            speed, how = float(by_task[(method, task)]), "this task"
+        elif method in by_method.index:
+            speed, how = float(by_method[method]), "other tasks"
+        else:
+            speed, how = math.nan, "not measured"
+        rows.append((method, task, training_set, windows, speed, how, windows / speed / 3600))
+    return pd.DataFrame(rows, columns=list(ESTIMATE_COLUMNS))
+
+
+def estimate_summary(run_dir: str | os.PathLike) -> tuple[pd.DataFrame, str]:
+    """:func:`estimate_hours` of a run folder's ``throughput.csv`` for the paper's 138 models → (table, a summary
+    naming the hardware it was measured on, the total, and the models it could not time)."""
+    from seggal.runs import load_run
+
+    run = load_run(run_dir)
+    if run.throughput.empty:
+        raise SegGalError(f"{run_dir}: no throughput.csv to extrapolate from (run `seggal reproduce --limit 2` first)")
+    table = estimate_hours(run.throughput)
+    timed = table[table["hours"].notna()]
+    hardware = "; ".join(sorted(set(run.throughput["hardware"])))
+    missing = sorted(set(table.loc[table["hours"].isna(), "method_id"]))
+    text = (f"{len(timed)} of {len(table)} models of the full run timed: {timed['hours'].sum():,.1f} hours of inference "
+            f"over {int(timed['n_windows'].sum()):,} test windows at the speeds measured on {hardware} "
+            f"(TissueNet {full_test_windows('TissueNet'):,}, LIVECell {full_test_windows('LIVECell'):,} windows per model)")
+    if missing:
+        text += f"; not measured: {', '.join(missing)}"
+    return table, text
+
+
 def slurm_commands(argv: Sequence[str], shards: int) -> list[list[str]]:
     """One ``python -m seggal reproduce`` command line per shard (``argv``: the arguments other than
     ``--slurm`` / ``--shards`` / ``--shard``)."""
@@ -438,4 +507,5 @@ def slurm_commands(argv: Sequence[str], shards: int) -> list[list[str]]:
 
 
 __all__ = ["Model", "plan", "shard_of", "score_model", "morphology_rows", "reproduce", "finished", "comparison",
-           "run_kind", "assemble", "slurm_commands", "TEXT_CHECKS", "TOLERANCE"]
+           "run_kind", "assemble", "full_test_windows", "estimate_hours", "estimate_summary", "slurm_commands",
+           "TEXT_CHECKS", "TOLERANCE", "TEST_SPLITS"]

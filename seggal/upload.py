@@ -1,14 +1,16 @@
 """What the Segment page does with a user's files, as pure functions (no Streamlit here).
 
-* :func:`decode` — uploaded bytes + file name → the file's raw array (pages, pixels, pixel type and
-  decoded bytes checked from the header, decompression bombs refused), every failure a
-  :class:`SegGalError` naming the file.
+* :func:`decode` — uploaded bytes + file name → the file's raw array (pages or scenes, pixels, pixel type
+  and decoded bytes checked from the header, decompression bombs refused), every failure a
+  :class:`SegGalError` naming the file. TIFF / PNG / JPG through :mod:`seggal.io`; CZI, LIF and ND2
+  through their bioio readers (:func:`seggal.formats.read_upload`, from a temporary copy removed at once).
 * :func:`n_planes` / :func:`to_pixels` — a Z-stack or multi-page file → one chosen plane; any 2-D image
   with 1-3 channels ((C, H, W) or (H, W, C), 8/16-bit or float) → (H, W, C) float32, blank images refused.
   :func:`load_plane` does both and keeps only the chosen float32 plane (what a session stores).
 * :func:`limits` — the upload limits in words, for the page; :func:`cli_command` — the command line that
-  segments a file the page cannot take (too large, or a microscope format only the CLI reads).
-* :func:`file_metadata` — the channel names and pixel size (µm) an uploaded TIFF's metadata carries.
+  segments a file the page cannot take (too large).
+* :func:`file_metadata` — the channel names and pixel size (µm) an uploaded TIFF's or microscope file's
+  metadata carries.
 * :func:`intensity_warning` — why an uploaded "ground truth" looks like an intensity image, not labels.
 * :func:`default_mapping` / :func:`make_image` — the channel mapping (which channel is nuclear, which is
   membrane) → a :class:`seggal.image.Image` carrying the channels a task's model reads.
@@ -28,14 +30,14 @@ from pathlib import Path
 import numpy as np
 
 from seggal.errors import SegGalError
+from seggal.formats import read_upload, upload_metadata
 from seggal.image import ChannelSpec, Image, as_labels
 from seggal.io import MAX_BYTES, MAX_PAGES, MAX_PIXELS, FileMetadata, read_array, tiff_metadata, to_hwc
 
-#: File types the page accepts (st.file_uploader's ``type``).
+#: Image and label file types the page accepts (st.file_uploader's ``type``).
 UPLOAD_TYPES = ("tif", "tiff", "png", "jpg", "jpeg")
-#: Microscope files that ``seggal segment`` reads (:mod:`seggal.formats`, bioio) but the page does not
-#: decode: the uploader takes them only to show the command line for them.
-CLI_ONLY_TYPES = ("czi", "lif", "nd2")
+#: Microscope files the page also accepts as images (not as labels), read by bioio's plugins.
+MICROSCOPE_TYPES = ("czi", "lif", "nd2")
 #: Colour of each error-map class (Okabe-Ito palette, distinguishable with colour-blindness).
 ERROR_CLASSES = {
     1: ("true positive", (0, 158, 115)),
@@ -47,20 +49,20 @@ HIGHLIGHT_COLOUR = (255, 0, 255)
 
 
 def decode(data: bytes, file_name: str) -> np.ndarray:
-    """Decode an uploaded TIFF / PNG / JPG (``data``, named ``file_name``) into its raw numpy array.
+    """Decode an uploaded TIFF / PNG / JPG / CZI / LIF / ND2 (``data``, named ``file_name``) into its raw
+    numpy array (a microscope file: (C, H, W) or (Z, C, H, W), see :func:`seggal.formats.read_upload`).
 
     The pixel count is checked from the header before any pixel is decoded (:data:`seggal.io.MAX_PIXELS`).
     Raises :class:`SegGalError` naming the file for anything else than a readable image of those types.
     """
     suffix = Path(file_name).suffix.lower().lstrip(".")
-    if suffix in CLI_ONLY_TYPES:
-        raise SegGalError(f"{file_name}: the page reads TIFF, PNG and JPG; segment this {suffix.upper()} file "
-                          f"with the command line: {cli_command(file_name)}")
-    if suffix not in UPLOAD_TYPES:
+    if suffix not in UPLOAD_TYPES + MICROSCOPE_TYPES:
         raise SegGalError(f"{file_name}: unsupported file type {suffix or '(none)'}; upload one of "
-                          f"{', '.join(UPLOAD_TYPES).upper()}")
+                          f"{', '.join(UPLOAD_TYPES + MICROSCOPE_TYPES).upper()}")
     if not data:
         raise SegGalError(f"{file_name}: the file is empty")
+    if suffix in MICROSCOPE_TYPES:
+        return read_upload(bytes(data), file_name)[0]
     try:
         return read_array(bytes(data), file_name)
     except SegGalError as err:
@@ -79,7 +81,7 @@ def limits(upload_mb: int) -> str:
     caps from :mod:`seggal.io`."""
     side = int(MAX_PIXELS ** 0.5)
     return (f"Files up to {upload_mb} MB; images up to {MAX_PIXELS:,} pixels per plane ({side} × {side}), "
-            f"{MAX_PAGES:,} TIFF pages and {MAX_BYTES / 2**20:,.0f} MiB once decoded.")
+            f"{MAX_PAGES:,} TIFF pages or scenes and {MAX_BYTES / 2**20:,.0f} MiB once decoded.")
 
 
 def cli_command(file_name: str, large: bool = False) -> str:
@@ -91,12 +93,14 @@ def cli_command(file_name: str, large: bool = False) -> str:
 
 
 def file_metadata(data: bytes, file_name: str) -> FileMetadata:
-    """Channel names and pixel size of an uploaded TIFF (:func:`seggal.io.tiff_metadata`). Other files, or
-    unreadable metadata, → an empty :class:`~seggal.io.FileMetadata` (the pixels are checked by :func:`decode`)."""
-    if Path(file_name).suffix.lower().lstrip(".") not in ("tif", "tiff"):
-        return FileMetadata()
+    """Channel names and pixel size of an uploaded TIFF (:func:`seggal.io.tiff_metadata`) or CZI / LIF / ND2
+    (:func:`seggal.formats.upload_metadata`: the channels :func:`decode` keeps). Other files, or unreadable
+    metadata, → an empty :class:`~seggal.io.FileMetadata` (the pixels are checked by :func:`decode`)."""
+    suffix = Path(file_name).suffix.lower().lstrip(".")
     try:
-        return tiff_metadata(data)
+        if suffix in MICROSCOPE_TYPES:
+            return upload_metadata(bytes(data), file_name)
+        return tiff_metadata(data) if suffix in ("tif", "tiff") else FileMetadata()
     except SegGalError:
         return FileMetadata()
 

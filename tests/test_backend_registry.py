@@ -30,8 +30,8 @@ def no_weights(tmp_path, monkeypatch):
 def test_build_refuses_unknown_and_unavailable_methods():
     with pytest.raises(SegGalError, match="unknown method"):
         build("no-such-method")
-    with pytest.raises(SegGalError, match="cannot run in this installation: deepcell 0.12.10"):
-        build("mesmer")
+    with pytest.raises(SegGalError, match="cannot run in this installation: deepcell-retinamask 0.1.1"):
+        build("retinamask")
     with pytest.raises(SegGalError, match="unknown target"):
         build("baseline", target="cytoplasm")
 
@@ -47,7 +47,7 @@ def test_default_is_the_baseline_without_weights_and_the_best_published_method_w
     assert gallery.ready_entry("baseline", "nuclei-dual").reference == ""
     assert gallery.ready_entry("cellpose", "nuclei-nuclear") is None
     assert gallery.entries("cellpose", "nuclei-nuclear")[0].state == "downloadable"  # published, not on disk
-    assert gallery.entries("mesmer", "nuclei-nuclear")[0].state == "unavailable"
+    assert gallery.entries("retinamask", "nuclei-nuclear")[0].state == "unavailable"
     assert not gallery.runs_here("stardist", "nuclei-nuclear").available
     (no_weights / "cellpose").mkdir()
     (no_weights / "cellpose" / "nucleitorch_0").write_bytes(b"weights")

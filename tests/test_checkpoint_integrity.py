@@ -138,6 +138,9 @@ def test_stardist_weights_with_a_non_integer_tensor_key_are_refused_at_load(tmp_
     (lambda c: c["channels"].update(nuclear=-1), "channels/nuclear"),
     (lambda c: c.update(validation={"mAP": "high"}), "validation/mAP"),
     (lambda c: c.update(preprocessing={"low": 0.1, "high": "99.9"}), "high must be a number"),
+    (lambda c: c["preprocessing"].update(channel_order=["red", "nuclear"]), "channel_order must list"),
+    (lambda c: c["preprocessing"].update(method_normalisation={"low": 1.0}), "method_normalisation must be"),
+    (lambda c: c["preprocessing"].update(levels=0), "levels must be"),
     (lambda c: c.update(synthetic="no"), "synthetic"),
     (lambda c: c.clear(), "'format' is a required property"),
 ])
@@ -145,6 +148,16 @@ def test_config_json_of_the_wrong_types_is_refused_at_load(baseline_folder, tmp_
     folder = _copy(baseline_folder, tmp_path)
     _edit_json(folder, ckpt.CONFIG_FILE, edit)
     assert not ckpt.is_complete(folder)
+    with pytest.raises(SegGalError, match=words):
+        build("baseline", folder)
+
+
+@pytest.mark.parametrize("steps,words", [({"diameter": 23.0}, "Cellpose setting"),
+                                         ({"channel_order": ["membrane", "nuclear"]}, "takes its channels as")])
+def test_a_preprocessing_step_the_backend_cannot_apply_is_refused_at_load(baseline_folder, tmp_path, steps, words):
+    folder = _copy(baseline_folder, tmp_path)
+    _edit_json(folder, ckpt.CONFIG_FILE, lambda c: c["preprocessing"].update(steps))
+    assert ckpt.is_complete(folder)  # a valid record, but not one the classical baseline applies
     with pytest.raises(SegGalError, match=words):
         build("baseline", folder)
 

@@ -111,3 +111,37 @@ def test_missing_images_truncated_files_and_bad_records(tmp_path, livecell):
         open_livecell(tmp_path / "list.json")
     with pytest.raises(SegGalError, match="image folder not found"):
         open_livecell(livecell, images=tmp_path / "absent")
+
+
+def test_paper_layout_npz_windows(tmp_path, capsys):
+    from seggal.cli import main
+    from seggal.data.livecell_npz import open_livecell_npz
+    from seggal.data.synthetic import write_livecell_npz
+    from seggal.data.tasks import load_task
+
+    path = write_livecell_npz(tmp_path / "LIVECell_test_all.npz", 3, (32, 40), ["BT-474", "A172"], seed=2)
+    with np.load(path) as npz:  # the layout the authors' scripts load: X (N, H, W, 1), y, tissue_list, filenames
+        assert npz["X"].shape == (3, 32, 40, 1) and npz["y"].shape == (3, 32, 40, 1)
+        assert list(npz["tissue_list"]) == ["BT474", "A172", "BT474"]
+    data = open_livecell_npz(path)
+    assert len(data) == 3 and data.cell_types == ("BT-474", "A172", "BT-474")  # the paper's text's spelling
+    pixels, cells = synthetic_livecell((32, 40), "A172", seed=3)
+    image = data.image(1)
+    assert image.pixels.shape == (32, 40, 1) and image.channels.membrane == 0 and image.channels.nuclear is None
+    assert np.array_equal(image.pixels, pixels) and np.array_equal(data.labels(1), cells)
+    # the squeezed form, without filenames, reads the same
+    with np.load(path) as npz:
+        np.savez(tmp_path / "LIVECell_val_all.npz", X=npz["X"][..., 0], y=npz["y"][..., 0], tissue_list=npz["tissue_list"])
+    squeezed = open_livecell_npz(tmp_path / "LIVECell_val_all.npz")
+    assert squeezed.filenames is None and np.array_equal(squeezed.labels(1), cells)
+    # a folder with both layouts: the task reads the paper's windows
+    write_livecell(tmp_path, 2, (32, 40), ["A172"], seed=0)
+    view = load_task(tmp_path, "livecell-wholecell", "test")
+    assert view.source == str(path) and view.counts() == {"BT-474": 2, "A172": 1}
+    assert np.array_equal(view[1].labels, cells)
+    assert main(["data", "info", str(path)]) == 0
+    assert "paper's preprocessed" in capsys.readouterr().out
+    np.savez(tmp_path / "LIVECell_train_all.npz", X=np.zeros((1, 8, 8, 2)), y=np.zeros((1, 8, 8, 1), np.int32),
+             tissue_list=np.array(["A172"]))
+    with pytest.raises(SegGalError, match=r"X has shape \(1, 8, 8, 2\)"):
+        open_livecell_npz(tmp_path / "LIVECell_train_all.npz")

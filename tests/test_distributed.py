@@ -10,7 +10,8 @@ import pytest
 import tifffile
 
 from seggal.backends.base import Prediction, Segmenter
-from seggal.distributed import (Recipe, connect, plan_blocks, run_cli, segment_file, segment_large)
+from seggal.distributed import (Recipe, _worker_name, connect, plan_blocks, run_cli, segment_file, segment_large,
+                               worker_device)
 from seggal.errors import SegGalError
 from seggal.formats import open_image
 from seggal.image import ChannelSpec, Image
@@ -117,6 +118,19 @@ def test_2_process_cluster_on_4096_equals_in_process_tiling(oracle_setup, tmp_pa
     builds = Path(recipe.log + ".builds").read_text().split()
     assert len(builds) == len(set(builds)) == 2
     assert not (tmp_path / "labels.tif.parts").exists()
+    # the local cluster's workers are named 0 and 1, which is how GPU workers spread over GPUs
+    with connect("local", workers=2) as client:
+        names = sorted(client.gather([client.submit(_worker_name, pure=False, workers=[address])
+                                      for address in client.scheduler_info()["workers"]]))
+    assert names == [0, 1] and [worker_device("cuda", k, 2) for k in names] == ["cuda:0", "cuda:1"]
+
+
+def test_local_workers_spread_over_gpus_and_keep_an_explicit_device():
+    assert [worker_device(None, k, 4) for k in range(6)] == ["cuda:0", "cuda:1", "cuda:2", "cuda:3", "cuda:0", "cuda:1"]
+    assert worker_device("cuda", 3, 1) == "cuda"  # one GPU (a SLURM job's own): as asked
+    assert worker_device("cuda:2", 0, 4) == "cuda:2" and worker_device("cpu", 1, 4) == "cpu"
+    assert worker_device("cuda", None, 4) == "cuda"  # outside a worker, or a worker named otherwise
+    assert worker_device(None, 0, 0) is None and _worker_name() is None
 
 
 class Colliding(Segmenter):

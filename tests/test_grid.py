@@ -36,9 +36,11 @@ def test_grid_filters_by_method_task_and_set():
 def test_job_states_say_why_a_job_cannot_run(tmp_path):
     sam = grid.Job("sam", "tissuenet-nuclei-dual", "All")
     mesmer = grid.Job("mesmer", "tissuenet-nuclei-dual", "All")
+    retinamask = grid.Job("retinamask", "tissuenet-nuclei-dual", "All")
     cellpose = grid.Job("cellpose", "tissuenet-nuclei-dual", "All")
     assert grid.job_state(sam, tmp_path) == "untrained"
-    assert grid.job_state(mesmer, tmp_path) == "blocked: " + get_method("mesmer").blocked
+    assert grid.job_state(retinamask, tmp_path) == "blocked: " + get_method("retinamask").blocked
+    assert grid.job_state(mesmer, tmp_path).startswith("unavailable: ")  # not installed, or installed: not trainable
     assert grid.job_state(cellpose, tmp_path) == "todo"
 
 

@@ -51,20 +51,23 @@ def _imports(*modules):
     return True
 
 
-def _installable(method):
-    """False for the backends no package registry serves for Python 3.11 (detectron2, deepcell)."""
-    return method.backend not in ("detectron2", "deepcell")
-
-
-def test_the_four_blocked_methods_are_unavailable_with_their_specific_reason():
-    reasons = {m.id: availability(m) for m in METHODS if not _installable(m)}
-    assert set(reasons) == {"centermask2", "retinamask", "mesmer", "featurenet"}
+def test_the_two_blocked_methods_are_unavailable_with_their_specific_reason():
+    reasons = {m.id: availability(m) for m in METHODS if m.blocked}  # no registry serves them for Python 3.11
+    assert set(reasons) == {"centermask2", "retinamask"}
     assert not any(r.available for r in reasons.values())
     assert "no detectron2 release" in reasons["centermask2"].reason
     assert "requires Python < 3.9" in reasons["retinamask"].reason
-    for deepcell in ("mesmer", "featurenet"):
-        assert "requires Python < 3.11" in reasons[deepcell].reason
-        assert "Keras 3" in reasons[deepcell].reason
+    assert "get_anchor_parameters(y_test)" in reasons["retinamask"].reason
+
+
+def test_deepcell_methods_are_available_exactly_when_make_deepcell_installed_them():
+    import importlib.util
+
+    installed = all(importlib.util.find_spec(p) for p in ("deepcell", "deepcell_toolbox", "tf_keras"))
+    for method_id in ("mesmer", "featurenet"):
+        status = availability(method_id)
+        assert status.available == installed
+        assert installed or "deepcell" in status.reason
 
 
 def test_methods_whose_packages_requirements_txt_installs_are_available():

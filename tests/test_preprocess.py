@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from seggal.errors import SegGalError
-from seggal.preprocess import DEFAULT, PAPER, Preprocessing, clahe, percentile_normalize, sliding_windows
+from seggal.preprocess import (DEFAULT, PAPER, Percentiles, Preprocessing, clahe, percentile_normalize,
+                               sliding_windows)
 
 
 def test_windows_of_a_512_image_follow_the_paper():
@@ -76,3 +77,51 @@ def test_the_preprocessing_record_round_trips_and_applies_what_it_says():
                        ({"normalisation": "zscore"}, "only per-channel percentile")):
         with pytest.raises(SegGalError, match=words):
             Preprocessing.from_dict(bad)
+
+
+FULL = Preprocessing(clahe=True, method_normalisation=Percentiles(0.0, 99.8, clip=False), levels=255,
+                     channel_order=("membrane", "nuclear", "zeros"), diameter=23.0, source="a test script")
+
+
+def test_a_record_with_the_test_script_steps_round_trips_through_json():
+    import json
+
+    record = json.loads(json.dumps(FULL.to_dict()))
+    assert record["method_normalisation"] == {"low": 0.0, "high": 99.8, "clip": False}
+    assert record["channel_order"] == ["membrane", "nuclear", "zeros"] and record["levels"] == 255
+    assert Preprocessing.from_dict(record) == FULL
+    # records without the steps are written as before (no new keys), so old config.json files read the same
+    assert set(PAPER.to_dict()) == {"normalisation", "per_channel", "low", "high", "clahe", "window", "step"}
+
+
+@pytest.mark.parametrize("steps,words", [
+    ({"method_normalisation": {"low": 50, "high": 10}}, "low < high"),
+    ({"method_normalisation": {"low": 0}}, "method_normalisation must be"),
+    ({"method_normalisation": {"low": 0, "high": 99.8, "clip": "no"}}, "clip must be true or false"),
+    ({"method_normalisation": {"low": 0, "high": 99.8, "gamma": 1}}, "method_normalisation must be"),
+    ({"method_normalisation": [0, 99.8]}, "method_normalisation must be"),
+    ({"levels": 0}, "levels must be"), ({"levels": 2.5}, "levels must be"), ({"levels": True}, "levels must be"),
+    ({"channel_order": ["red"]}, "channel_order must list"), ({"channel_order": "nuclear"}, "channel_order must list"),
+    ({"channel_order": ["zeros", "zeros"]}, "not only zeros"), ({"channel_order": ["nuclear"] * 4}, "1 to 3"),
+    ({"diameter": -1}, "diameter must be positive"), ({"diameter": "23"}, "diameter must be a number"),
+    ({"source": 5}, "source must be text"),
+])
+def test_bad_test_script_steps_are_refused(steps, words):
+    with pytest.raises(SegGalError, match=words):
+        Preprocessing.from_dict({**PAPER.to_dict(), **steps})
+
+
+def test_the_second_normalisation_is_csbdeeps_and_levels_are_the_integer_files():
+    from csbdeep.utils import normalize
+
+    rng = np.random.default_rng(2)
+    pixels = rng.gamma(2, 50, (64, 64, 2)).astype(np.float32)
+    window = PAPER.apply(pixels)
+    second = Preprocessing(clahe=True, method_normalisation=Percentiles(0.0, 99.8)).apply(pixels)
+    expected = normalize(window, 0, 99.8, axis=(0, 1))  # csbdeep's own, unclipped
+    assert second.max() > 1  # not clipped: the top 0.2 % stay above 1
+    np.testing.assert_allclose(second, expected, rtol=1e-6, atol=1e-7)
+    clipped = Preprocessing(clahe=True, method_normalisation=Percentiles(0.0, 99.8, clip=True)).apply(pixels)
+    np.testing.assert_allclose(clipped, np.clip(expected, 0, 1), rtol=1e-6, atol=1e-7)
+    eight_bit = Preprocessing(clahe=True, levels=255).apply(pixels) * 255
+    np.testing.assert_array_equal(eight_bit, (window * 255).astype(np.uint8))  # the scripts' astype truncation

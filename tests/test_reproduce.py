@@ -3,6 +3,7 @@ a killed run resuming, the comparison with the paper, the run's kind, and the Be
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import signal
@@ -17,7 +18,7 @@ from streamlit.testing.v1 import AppTest
 
 from seggal.cli import main
 from seggal.data.pull import is_authentic, read_manifest
-from seggal.data.synthetic import write_tissuenet_npz
+from seggal.data.synthetic import write_livecell_npz, write_tissuenet_npz
 from seggal.reproduce import comparison, finished, run_kind
 from seggal.results import load_scores
 from seggal.runs import load_run, write_run
@@ -27,6 +28,9 @@ from zoo_server import Server, server  # noqa: F401 — the zoo tests' 127.0.0.1
 ROOT = Path(__file__).resolve().parents[1]
 FOLDER = "1dUtqhvkF-M7nSwtxUpY0QmgHIgA4pinc"  # the paper's TissueNet folder (results/published/datasets.csv)
 IDS = {"tissuenet_paper_train.npz": "1" + "a" * 32, "tissuenet_paper_test.npz": "1" + "b" * 32}
+LIVECELL_FOLDER = "1mJayXI2W9DLL17fsD3j2AcFySebnsoza"  # the paper's LIVECell folder
+LIVECELL_IDS = {"LIVECell_train_all.npz": "1" + "c" * 32, "LIVECell_test_all.npz": "1" + "d" * 32}
+FIXTURES = ROOT / "tests" / "fixtures" / "zoo"
 TABS = ["Ranking (Fig. 2a)", "Guideline (Fig. 6)", "Per tissue (Fig. 3)", "Transferability (Fig. 4)",
         "Dilation & erosion (Fig. 5)"]
 
@@ -49,6 +53,31 @@ def _drive(server: Server, tmp_path: Path, monkeypatch) -> dict[str, bytes]:
     links = "".join(f'<a href="https://drive.google.com/file/d/{i}/view">{n}</a>' for n, i in IDS.items())
     server.files[f"/embeddedfolderview?id={FOLDER}"] = f"<html><title>tissuenet</title>{links}</html>".encode()
     return files
+
+
+def _drive_livecell(server: Server, tmp_path: Path) -> None:
+    """The paper's LIVECell folder: stand-in windows in its layout (LIVECell_<split>_all.npz)."""
+    for (name, file_id), seed in zip(LIVECELL_IDS.items(), (0, 100)):
+        path = write_livecell_npz(tmp_path / "src" / name, 4, (64, 64), ("A172", "SH-SY5Y"), seed)
+        server.files[f"/uc?id={file_id}"] = path.read_bytes()
+    links = "".join(f'<a href="https://drive.google.com/file/d/{i}/view">{n}</a>' for n, i in LIVECELL_IDS.items())
+    server.files[f"/embeddedfolderview?id={LIVECELL_FOLDER}"] = f"<html><title>livecell</title>{links}</html>".encode()
+
+
+def _converted_models(tmp_path: Path) -> Path:
+    """Checkpoint folders converted by the model-zoo converters from the genuine Cellpose 2 and Keras-2 StarDist
+    files (tests/fixtures/zoo): Cellpose on all tissues and on Breast only (a single-set model), StarDist."""
+    from seggal.zoo.convert import convert
+
+    models = tmp_path / "models"
+    original = tmp_path / "cellpose_model"
+    original.write_bytes(gzip.decompress((FIXTURES / "cellpose2" / "model.pth.gz").read_bytes()))
+    for training_set in ("All", "Breast"):
+        convert(original, method="cellpose", task="tissuenet-nuclei-dual", training_set=training_set,
+                out=models / f"cellpose-{training_set}")
+    convert(FIXTURES / "stardist_k2" / "model", method="stardist", task="tissuenet-wholecell-dual", training_set="All",
+            out=models / "stardist")
+    return models
 
 
 def test_pull_fetches_the_folder_records_checksums_and_resumes(server, tmp_path, monkeypatch, capsys):
@@ -75,7 +104,7 @@ def test_pull_says_when_the_network_or_the_licence_step_is_missing(tmp_path, mon
         write_tissuenet_npz(tmp_path / "tissuenet" / f"tissuenet_v1.1_{split}.npz", 2, (32, 32), ("Breast",))
     assert main(["data", "pull", "tissuenet", "--source", "original", "--out", str(tmp_path)]) == 0
     manifest = read_manifest(tmp_path / "tissuenet")
-    assert sorted(manifest["files"]) == [f"tissuenet_v1.1_{s}.npz" for s in ("test", "train", "val")]
+    assert sorted(manifest["files"]) == [f"original/tissuenet_v1.1_{s}.npz" for s in ("test", "train", "val")]
     assert all(f["url"].startswith("hand:https://datasets.deepcell.org") for f in manifest["files"].values())
 
 
@@ -90,26 +119,47 @@ def _open_run(tab: str, run_dir: Path) -> AppTest:
 
 def test_pull_reproduce_and_the_page_end_to_end(server, tmp_path, monkeypatch, capsys):
     _drive(server, tmp_path, monkeypatch)
+    _drive_livecell(server, tmp_path)
     data, run_dir = tmp_path / "data", tmp_path / "run"
     assert main(["data", "pull", "tissuenet", "--out", str(data)]) == 0
-    assert main(["reproduce", "--data", str(data), "--models", "paper", "--methods", "baseline", "--tasks",
-                 "nuclei-nuclear", "nuclei-dual", "wholecell-dual", "--limit", "1", "--out", str(run_dir)]) == 0
+    assert main(["data", "pull", "livecell", "--out", str(data)]) == 0
+    models = _converted_models(tmp_path)
+    assert main(["reproduce", "--data", str(data), "--models", str(models), "--methods", "baseline", "cellpose",
+                 "stardist", "--tasks", "nuclei-nuclear", "nuclei-dual", "wholecell-dual", "livecell-wholecell",
+                 "--limit", "1", "--out", str(run_dir)]) == 0
     run = load_run(run_dir)
     assert run.meta["kind"] == "synthetic-demo" and "STAND-IN" in run.meta["description"]  # never "reproduced"
-    assert set(run.per_tissue["test_set"]) == {"All", "Breast", "Lung"}
-    assert len(run.per_image) == 3 * 2 and set(run.throughput["method_id"]) == {"baseline"}
-    assert set(run.sweeps["mode"]) == {"dilate", "erode"} and run.sweeps["px"].max() == 10
-    assert set(run.morphology["tissue"]) == {"Breast", "Lung"} and set(run.morphology["n_train_images"]) == {2}
-    assert run.comparison.empty  # the baseline is no paper model
-    expected = {0: 1, 2: 2, 3: 1, 4: 1}  # tab → plotly charts drawn from the run (tab 1 is the published Figure 6)
+    whole = run.per_tissue[run.per_tissue["test_set"] == "All"]
+    assert set(zip(whole["method_id"], whole["task"], whole["training_set"])) == {
+        *(("baseline", t, "All") for t in ("tissuenet-nuclei-nuclear", "tissuenet-nuclei-dual",
+                                          "tissuenet-wholecell-dual", "livecell-wholecell")),
+        ("cellpose", "tissuenet-nuclei-dual", "All"), ("cellpose", "tissuenet-nuclei-dual", "Breast"),
+        ("stardist", "tissuenet-wholecell-dual", "All")}
+    assert set(run.per_tissue["test_set"]) == {"All", "Breast", "Lung", "A172", "SH-SY5Y"}
+    assert len(run.per_image) == 7 * 2 and len(run.throughput) == 7 and (run.throughput["images_per_s"] > 0).all()
+    swept = set(zip(run.sweeps["method_id"], run.sweeps["mode"]))
+    assert {("cellpose", "dilate"), ("stardist", "erode")} <= swept and run.sweeps["px"].max() == 10
+    assert set(run.morphology["tissue"]) == {"Breast", "Lung", "A172", "SH-SY5Y"}
+    assert set(run.morphology["n_train_images"]) == {2}
+    assert run.comparison.empty  # no paper model: nothing is compared
+    # the single-set model's full train-set x test-tissue matrix: rows Breast and All, columns every test tissue
+    single = run.per_tissue[(run.per_tissue["method_id"] == "cellpose")]
+    assert set(zip(single["training_set"], single["test_set"])) == {(a, b) for a in ("All", "Breast")
+                                                                   for b in ("All", "Breast", "Lung")}
+    expected = {0: 1, 2: 2, 3: 2, 4: 1}  # tab → plotly charts drawn from the run (tab 1 is the published Figure 6)
     for k, tab in enumerate(TABS):
         at = _open_run(tab, run_dir)
         assert any("Synthetic demo" in w.value for w in at.warning)
         charts = at.get("plotly_chart")
         assert len(charts) >= expected.get(k, 1), tab
+        titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in charts]
+        assert all("SYNTHETIC DEMO" in t or "Wang et al." in t for t in titles), titles
         if k == 2:
-            titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in charts]
             assert any("single vs dual" in t for t in titles)
+        if k == 3:
+            at.selectbox(key="transfer-task").set_value("tissuenet-nuclei-dual").run()
+            titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+            assert any("Cellpose trained on one set" in t for t in titles), titles
 
 
 def test_a_killed_run_resumes_with_the_next_model(tmp_path):
@@ -192,3 +242,30 @@ def test_the_page_labels_a_reproduced_run_and_flags_differences(tmp_path):
     assert any("Reproduced from the paper's models" in s.value for s in at.success)
     assert any("differ from the published ones by more than 0.02" in w.value and "0.600 vs 0.700" in w.value
                for w in at.warning)
+
+
+def test_the_full_runs_hours_are_extrapolated_from_the_measured_speed(tmp_path, capsys):
+    from seggal.reproduce import estimate_hours, full_test_windows
+
+    assert full_test_windows("TissueNet") == 1324  # 256 x 256 test images: one window each
+    assert full_test_windows("LIVECell") == 1564 * 4 * 3  # 704 x 520: x at 0, 192, 384, 448; y at 0, 192, 264
+    key = {"training_set": "All", "n_images": 4, "seconds": 8.0, "device": "cpu", "hardware": "2 test cores"}
+    throughput = pd.DataFrame([{"method_id": "cellpose", "task": "tissuenet-nuclei-dual", "images_per_s": 0.5, **key},
+                               {"method_id": "stardist", "task": "livecell-wholecell", "images_per_s": 2.0, **key}])
+    table = estimate_hours(throughput).set_index(["method_id", "task", "training_set"])
+    assert len(table) == len(load_scores())  # every model of the paper
+    assert table.loc[("cellpose", "tissuenet-nuclei-dual", "All"), "hours"] == pytest.approx(1324 / 0.5 / 3600)
+    other = table.loc[("cellpose", "livecell-wholecell", "All")]
+    assert other["measured"] == "other tasks" and other["hours"] == pytest.approx(18768 / 0.5 / 3600)
+    assert table.loc[("stardist", "livecell-wholecell", "All"), "hours"] == pytest.approx(18768 / 2.0 / 3600)
+    assert table.loc[("swin-s", "tissuenet-nuclei-dual", "Breast"), "measured"] == "not measured"
+    meta = {"name": "smoke", "kind": "seggal-run", "date": "2026-11-29", "commit": "abc", "hardware": "2 test cores",
+            "description": "a smoke run"}
+    write_run(tmp_path / "smoke", meta, throughput=throughput)
+    assert main(["reproduce", "--estimate", str(tmp_path / "smoke")]) == 0
+    out = capsys.readouterr().out
+    timed = table[table["hours"].notna()]
+    assert f"{len(timed)} of {len(table)} models" in out and f"{timed['hours'].sum():,.1f} hours" in out
+    assert "measured on 2 test cores" in out and "not measured: " in out and "swin-s" in out
+    assert main(["reproduce", "--out", str(tmp_path / "x")]) == 2
+    assert "needs --data" in capsys.readouterr().err

@@ -496,9 +496,7 @@ def test_imagej_and_plain_tiff_resolution_give_the_pixel_size():
     assert file_metadata(b"\x89PNG", "x.png").channel_names == ()
 
 
-def test_microscope_formats_and_too_large_files_name_the_cli_command(monkeypatch):
-    with pytest.raises(SegGalError, match="python -m seggal segment slide.czi --out slide_labels.tif"):
-        decode(b"ZISRAWFILE", "slide.czi")
+def test_too_large_files_name_the_cli_command(monkeypatch):
     assert cli_command("my scan.ome.tif", large=True) == (
         "python -m seggal segment 'my scan.ome.tif' --out 'my scan_labels.tif' --cluster local")
     monkeypatch.setattr(seggal_io, "MAX_PIXELS", 32 * 32)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from paper_input import dataset_window
 from seggal.backends import build
 from seggal.data.synthetic import synthetic_tissue
 from seggal.errors import SegGalError
@@ -87,8 +88,9 @@ def test_cellpose2_file_predicts_as_cellpose_itself(tmp_path, dual_image):
                      out=tmp_path / "converted", source_url="https://drive.google.com/file/d/x/view")
     read_config(folder)
     provenance = json.loads((folder / "provenance.json").read_text())
-    record = provenance["paper_preprocessing"]
-    assert record["diameter"] == 23.0 and record["normalisation"]["high"] == 99.0
+    record = provenance["paper_preprocessing"]["applied"]
+    assert record["diameter"] == 23.0 and record["method_normalisation"] == {"low": 1.0, "high": 99.0, "clip": False}
+    assert read_config(folder)["preprocessing"] == record
     assert provenance["sha256"] == sha256_of(original)
     assert provenance["published"]["accuracy"] == _published("cellpose", "tissuenet-nuclei-dual", "All")
     card = (folder / "README.md").read_text()
@@ -97,12 +99,12 @@ def test_cellpose2_file_predicts_as_cellpose_itself(tmp_path, dual_image):
     segmenter = build("cellpose", folder, device="cpu")
     ours = segmenter.predict(dual_image).labels
     direct = CellposeModel(pretrained_model=str(original), nchan=2, mkldnn=False, device=torch.device("cpu"))
-    x = segmenter.cellpose_input(dual_image)
-    options = dict(channels=[1, 2], channel_axis=2, normalize=True, progress=None)
-    masks, flows, _ = direct.eval(x, **options)
+    # as the paper's test script ran it: the data set's window (nuclear, membrane), all channels, diameter 23
+    masks, flows, _ = direct.eval(dataset_window(dual_image.pixels), channels=None, channel_axis=2, diameter=23.0,
+                                  normalize=True, progress=None)
     np.testing.assert_array_equal(ours, masks)
     # random weights rarely give masks, so compare what the network computed too: flows and cell probability
-    our_flows = segmenter.model.eval(x, **options)[1]
+    our_flows = segmenter.run(dual_image)[1]
     assert np.std(flows[2]) > 0
     for a, b in zip(our_flows[1:3], flows[1:3]):
         np.testing.assert_array_equal(a, b)
@@ -172,7 +174,7 @@ def test_mmdet2_checkpoint_predicts_as_mmdetection_itself(mask_rcnn, tmp_path, d
     from mmengine.config import ConfigDict
     from mmengine.runner.checkpoint import load_state_dict
 
-    from seggal.backends.mmdet import _data_sample, adapt_model_config, load_config, model_input, paint
+    from seggal.backends.mmdet import _data_sample, adapt_model_config, load_config, paint
 
     model_cfg = load_config("mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py").model.to_dict()
     with torch.no_grad():  # a confident cell class everywhere, so that random weights give detections
@@ -182,6 +184,7 @@ def test_mmdet2_checkpoint_predicts_as_mmdetection_itself(mask_rcnn, tmp_path, d
                      out=tmp_path / "converted")
     record = _paper_record(folder)
     assert record["normalisation"]["mean"] == TISSUENET_NORM["mean"] and record["channel_order"] == ["nuclear", "membrane"]
+    assert record["applied"]["levels"] == 255 and record["applied"]["clahe"] is True
     ours = build("mask-rcnn", folder, device="cpu").predict(dual_image)
 
     cfg = adapt_model_config(model_cfg, 2)
@@ -190,7 +193,8 @@ def test_mmdet2_checkpoint_predicts_as_mmdetection_itself(mask_rcnn, tmp_path, d
     # our own test file: mmengine's loader with a plain torch.load (its numpy meta needs weights_only=False)
     load_state_dict(direct, torch.load(original, map_location="cpu", weights_only=False)["state_dict"], strict=True)
     direct.eval()
-    pixels = model_input(dual_image, 2)
+    # transform_tissuenet_2C.py's integer TIFF of the window x 255, as LoadTIFImageFromFile2C reads it
+    pixels = (dataset_window(dual_image.pixels) * 255).astype(np.int32).astype(np.float32)
     with torch.no_grad():
         found = direct.test_step({"inputs": [torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)))],
                                   "data_samples": [_data_sample(*pixels.shape[:2])]})[0].pred_instances
@@ -277,18 +281,17 @@ def test_mask2former_keys_are_renamed():
 def test_stardist_folder_predicts_as_stardist_itself(tmp_path, dual_image):
     import shutil
 
-    from seggal.backends.base import network_input
-
     source = Path(__file__).resolve().parent / "fixtures" / "zoo" / "stardist_k2" / "model"
     folder = convert(source, method="stardist", task="tissuenet-nuclei-dual", training_set="All", out=tmp_path / "sd")
     from stardist.models import StarDist2D  # after the backend imported TensorFlow its way (Triton first)
 
     record = _paper_record(folder)
-    assert record["normalisation"]["high"] == 99.8 and record["normalisation"]["low"] == 0.0
+    assert "method_normalisation" not in record["applied"]  # the test script's normalize(0, 99.8) is unused
+    assert record["training_normalisation"]["high"] == 99.8
     ours = build("stardist", folder).predict(dual_image)
     shutil.copytree(source, tmp_path / "models" / "model")
     direct = StarDist2D(None, name="model", basedir=str(tmp_path / "models"))  # StarDist's own loader (Keras 3)
-    labels, details = direct.predict_instances(network_input(dual_image), axes="YXC", verbose=False,
+    labels, details = direct.predict_instances(dataset_window(dual_image.pixels), axes="YXC", verbose=False,
                                                show_tile_progress=False)
     assert labels.max() > 0 and direct.thresholds.prob == 0.6
     np.testing.assert_array_equal(ours.labels, labels)
@@ -297,7 +300,6 @@ def test_stardist_folder_predicts_as_stardist_itself(tmp_path, dual_image):
 def test_one_channel_stardist_folder_is_widened_onto_the_tasks_channel(tmp_path):
     import json as _json
 
-    from seggal.backends.base import network_input
     from seggal.backends.stardist import from_scratch
 
     one = from_scratch("stardist", n_rays=8, n_channel_in=1, unet_n_depth=2, unet_n_filter_base=8)
@@ -318,7 +320,7 @@ def test_one_channel_stardist_folder_is_widened_onto_the_tasks_channel(tmp_path)
     pixels, _, _ = synthetic_tissue((64, 64), "Breast", seed=4)
     image = Image(pixels[:, :, :1], ChannelSpec(None, 0))  # a whole-cell channel only: network slot 1
     ours = build("stardist", converted).predict(image)
-    labels, _ = one.model.predict_instances(network_input(image)[:, :, 1:], axes="YXC", verbose=False,
+    labels, _ = one.model.predict_instances(dataset_window(pixels[:, :, :1]), axes="YXC", verbose=False,
                                             show_tile_progress=False)
     assert labels.max() > 0
     np.testing.assert_array_equal(ours.labels, labels)
@@ -341,8 +343,13 @@ def test_sam_checkpoint_predicts_as_segment_anything_itself(tmp_path, dual_image
     torch.save(random_init("vit_b", seed=0).sam.state_dict(), original)  # the official files' format
     folder = convert(original, method="sam", task="tissuenet-nuclei-dual", training_set="All", out=tmp_path / "sam")
     record = _paper_record(folder)
-    assert record["channel_order"] == ["membrane", "nuclear", "zeros"] and record["generator"]["points_per_side"] == 32
+    assert record["applied"]["channel_order"] == ["membrane", "nuclear", "zeros"]
+    assert record["generator"]["points_per_side"] == 32
     ours = build("sam", folder, device="cpu")
+    # the PNG transform_tissuenet.py wrote: (window x 255) as uint8, [membrane, nuclear, 0], read back by cv2
+    window = dataset_window(dual_image.pixels) * 255
+    png = np.dstack((window, np.zeros(dual_image.shape, np.float32)))[..., [1, 0, 2]].astype(np.uint8)
+    np.testing.assert_array_equal(rgb(dual_image, ours.preprocessing), png)
     direct = sam_model_registry["vit_b"](checkpoint=str(original)).eval()
     outputs = []
     for sam in (ours.sam, direct):

@@ -197,10 +197,10 @@ def test_cli_lists_and_refuses_clearly(capsys, tmp_path):
     assert {"method", "task", "training_set", "source", "state", "reason"} <= set(listed[0])
     assert {r["source"] for r in listed} == {"paper", "generalist"}
     assert all(r["reason"] for r in listed if r["state"] == "unavailable")
-    mesmer = next(r for r in listed if r["method"] == "mesmer")
-    assert mesmer["state"] == "unavailable" and "deepcell" in mesmer["reason"]
-    assert main(["models", "pull", "mesmer", "--task", "nuclei-dual", "--train-set", "All"]) == 2
-    assert capsys.readouterr().err.startswith("error: mesmer / tissuenet-nuclei-dual / All is unavailable")
+    retinamask = next(r for r in listed if r["method"] == "retinamask")
+    assert retinamask["state"] == "unavailable" and "deepcell-retinamask" in retinamask["reason"]
+    assert main(["models", "pull", "retinamask", "--task", "nuclei-dual", "--train-set", "All"]) == 2
+    assert capsys.readouterr().err.startswith("error: retinamask / tissuenet-nuclei-dual / All is unavailable")
     assert main(["models", "pull", "--all", "--task", "nuclei-dual"]) == 2
     assert main(["models", "import", str(tmp_path / "missing.pth"), "--method", "sam", "--task", "nuclei-dual",
                  "--train-set", "All", "--out", str(tmp_path / "out")]) == 2

@@ -9,8 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from paper_input import dataset_window
 from seggal.backends import build
 from seggal.image import ChannelSpec, Image
+from seggal.tiling import segment_image
 from seggal.zoo.convert import convert
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "zoo"
@@ -37,14 +39,77 @@ def test_genuine_cellpose2_file_computes_what_cellpose2_computed(tmp_path):
 
 
 def test_genuine_keras2_stardist_folder_predicts_what_keras2_stardist_predicted(tmp_path):
+    from seggal.backends.base import network_input
+
     expected = np.load(FIXTURES / "stardist_k2" / "expected.npz")
     assert str(expected["keras"]).startswith("tf_keras")  # written by Keras 2
     folder = convert(FIXTURES / "stardist_k2" / "model", method="stardist", task="tissuenet-nuclei-dual",
                      training_set="All", out=tmp_path / "sd")
-    prediction = build("stardist", folder).predict(_image(expected["pixels"]))
+    model = build("stardist", folder).model
+    # the network on the very input the fixture script gave Keras 2 (SegGal's default network input)
+    labels, details = model.predict_instances(network_input(_image(expected["pixels"])), axes="YXC", verbose=False,
+                                              show_tile_progress=False)
     assert expected["labels"].max() > 0
-    np.testing.assert_array_equal(prediction.labels, expected["labels"])
-    np.testing.assert_allclose(prediction.scores, expected["prob"][: prediction.labels.max()], rtol=1e-5)
+    np.testing.assert_array_equal(labels, expected["labels"])
+    np.testing.assert_allclose(details["prob"], expected["prob"], rtol=1e-5)
+
+
+def test_genuine_stardist_folder_segments_as_the_papers_test_script_fed_it(tmp_path):
+    """Segment through SegGal (the imported checkpoint, its config.json record) = StarDist's own loader on the
+    folder, predicting on the window as Stardist/stardist_nuclear_2C_test.py fed it: the data set's window
+    (percentiles, CLAHE) as it is — the script's csbdeep normalize(x, 0, 99.8) goes into X_test1, unused."""
+    import json
+    import shutil
+
+    expected = np.load(FIXTURES / "stardist_k2" / "expected.npz")
+    folder = convert(FIXTURES / "stardist_k2" / "model", method="stardist", task="tissuenet-nuclei-dual",
+                     training_set="All", out=tmp_path / "sd")
+    record = json.loads((folder / "config.json").read_text())["preprocessing"]
+    assert record["clahe"] is True and record["source"].endswith("Stardist/stardist_nuclear_2C_test.py")
+    ours = segment_image(build("stardist", folder), _image(expected["pixels"]))
+    from stardist.models import StarDist2D  # after the backend imported TensorFlow its way (Triton first)
+
+    shutil.copytree(FIXTURES / "stardist_k2" / "model", tmp_path / "models" / "model")
+    direct = StarDist2D(None, name="model", basedir=str(tmp_path / "models"))  # thresholds.json read by StarDist
+    x = dataset_window(expected["pixels"])
+    labels, details = direct.predict_instances(x, n_tiles=direct._guess_n_tiles(x), show_tile_progress=False)
+    assert labels.max() > 0
+    np.testing.assert_array_equal(ours.labels, labels)
+    np.testing.assert_allclose(ours.scores, details["prob"][: labels.max()], rtol=1e-6)
+    assert not np.array_equal(labels, expected["labels"])  # the pipeline matters: the default input segments otherwise
+
+
+@pytest.mark.parametrize("task", ["tissuenet-wholecell-dual", "tissuenet-nuclei-nuclear"])
+def test_genuine_cellpose2_file_segments_as_the_papers_test_script_fed_it(tmp_path, task):
+    """Segment through SegGal = Cellpose's own CellposeModel on the original file, run as
+    Cellpose_BM/cellpose_submit_*_test.slurm ran it: the data set's window, all its channels (nuclear,
+    membrane; or the task's one), Cellpose's own 1 / 99 normalisation, --diameter 23."""
+    import torch
+    from cellpose.models import CellposeModel
+
+    original = tmp_path / "cellpose_model"
+    original.write_bytes(gzip.decompress((FIXTURES / "cellpose2" / "model.pth.gz").read_bytes()))
+    folder = convert(original, method="cellpose", task=task, training_set="All", out=tmp_path / "cp")
+    pixels = np.load(FIXTURES / "stardist_k2" / "expected.npz")["pixels"]  # a 64 x 64 two-channel tissue image
+    if task.endswith("nuclear"):
+        pixels = pixels[:, :, :1]
+    segmenter = build("cellpose", folder, device="cpu")
+    ours = segment_image(segmenter, _image(pixels))
+    masks, flows = segmenter.run(_image(pixels))
+
+    direct = CellposeModel(pretrained_model=str(original), nchan=2, mkldnn=False, device=torch.device("cpu"))
+    x = dataset_window(pixels)
+    if x.shape[2] == 1:  # the one-channel TIFF; the fixture's two-channel network gets Cellpose's zero fill
+        x = np.concatenate([x, np.zeros_like(x)], -1)
+    expected_masks, expected_flows, _ = direct.eval(x, channels=None, channel_axis=2, diameter=23.0, normalize=True)
+    np.testing.assert_array_equal(ours.labels, expected_masks)
+    np.testing.assert_array_equal(masks, expected_masks)
+    # random weights give no masks past Cellpose's flow check, so the flows and cell probability are compared too
+    assert np.std(expected_flows[2]) > 0
+    for a, b in zip(flows[1:3], expected_flows[1:3]):
+        np.testing.assert_array_equal(a, b)
+    default_input = direct.eval(x, channels=None, channel_axis=2, normalize=True)[1]  # no diameter: other flows
+    assert not np.array_equal(default_input[2], expected_flows[2])
 
 
 @pytest.mark.parametrize("where", ["config.json", "weights_best.h5"])

@@ -62,7 +62,7 @@ def jobs(scores: pd.DataFrame | None = None, methods=None, tasks=None, training_
 
 def job_state(job: Job, out_root: Path) -> str:
     """``done`` (best/ is a complete checkpoint), ``todo``, ``untrained`` (used as published),
-    ``blocked: …`` or ``unavailable: …`` (cannot run in this installation)."""
+    ``blocked: …`` or ``unavailable: …`` (cannot run, or its backend cannot train, in this installation)."""
     if checkpoint.is_complete(out_root / job.name / "best"):
         return "done"
     method = get_method(job.method)
@@ -71,21 +71,27 @@ def job_state(job: Job, out_root: Path) -> str:
     status = availability(method)
     if not status.available:
         return ("blocked: " if method.blocked else "unavailable: ") + status.reason
+    if not any(cls.trainable for cls in _segmenter_classes(job.method)):
+        return f"unavailable: SegGal's {method.backend} backend runs {method.name} but does not train it"
     return "todo"
 
 
-def trains_with_torch(method_id: str) -> bool:
-    """Whether ``method_id``'s backend trains with torch (its segmenter class declares
-    ``Segmenter.uses_torch``), read from the backend module without building a segmenter (the module is
-    cheap to import; its package is imported only when a segmenter is built)."""
+def _segmenter_classes(method_id: str) -> list[type]:
+    """The Segmenter classes of ``method_id``'s backend module, read without building a segmenter (the module
+    is cheap to import; its package is imported only when a segmenter is built)."""
     import importlib
     import inspect
 
     from seggal.backends.base import Segmenter
 
     module = importlib.import_module(f"seggal.backends.{get_method(method_id).backend}")
-    return any(cls.uses_torch for _, cls in inspect.getmembers(module, inspect.isclass)
-               if issubclass(cls, Segmenter) and cls.__module__ == module.__name__)
+    return [cls for _, cls in inspect.getmembers(module, inspect.isclass)
+            if issubclass(cls, Segmenter) and cls.__module__ == module.__name__]
+
+
+def trains_with_torch(method_id: str) -> bool:
+    """Whether ``method_id``'s backend trains with torch (its segmenter class declares ``Segmenter.uses_torch``)."""
+    return any(cls.uses_torch for cls in _segmenter_classes(method_id))
 
 
 def train_command(job: Job, data: str, out_root: Path, options: list[str] = (), gpus: int = 1) -> list[str]:

@@ -23,7 +23,7 @@ import re
 from pathlib import Path
 
 from seggal import checkpoint as ckpt
-from seggal.backends.base import Segmenter
+from seggal.backends.base import Segmenter, check_preprocessing
 from seggal.errors import SegGalError
 from seggal.methods import Method, availability, get_method
 
@@ -41,7 +41,9 @@ def build(method: str | Method, checkpoint: str | Path | None = None, device: st
     ``arch``: architecture options of an untrained network (StarDist: ``Config2D`` fields such as
     ``unet_n_filter_base``; MMDetection: ``in_channels``); backends without any refuse them, and a
     checkpoint carries its own. A checkpoint folder's ``config.json`` preprocessing record becomes the
-    segmenter's :attr:`~seggal.backends.base.Segmenter.preprocessing`.
+    segmenter's :attr:`~seggal.backends.base.Segmenter.preprocessing` — for an imported model, the input
+    pipeline of the paper's test script — once its backend is known to apply every step of it
+    (:func:`~seggal.backends.base.check_preprocessing`).
     """
     method = get_method(method) if isinstance(method, str) else method
     status = availability(method)
@@ -62,7 +64,9 @@ def build(method: str | Method, checkpoint: str | Path | None = None, device: st
     module = importlib.import_module(f"seggal.backends.{method.backend}")
     segmenter = module.build(method, resolved, device, target=target, arch=arch or None)
     if config is not None:
-        segmenter.preprocessing = ckpt.preprocessing(config, resolved / ckpt.CONFIG_FILE)
+        record = ckpt.preprocessing(config, resolved / ckpt.CONFIG_FILE)
+        check_preprocessing(segmenter, record, f"{resolved / ckpt.CONFIG_FILE}: preprocessing")
+        segmenter.preprocessing = record
     return segmenter
 
 

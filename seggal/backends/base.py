@@ -22,20 +22,42 @@ import numpy as np
 
 from seggal.errors import SegGalError
 from seggal.image import Image, Sample
-from seggal.preprocess import DEFAULT, Preprocessing
+from seggal.preprocess import DEFAULT, NETWORK_ORDER, Preprocessing
+
 
 def network_input(image: Image, preprocessing: Preprocessing = DEFAULT) -> np.ndarray:
-    """What every network sees: (H, W, 2) float32 in [0, 1], channel 0 nuclear, channel 1 membrane.
+    """What every network sees: (H, W, 2) float32, channel 0 nuclear, channel 1 membrane.
 
     Each present channel is normalised with ``preprocessing`` (:meth:`seggal.preprocess.Preprocessing.apply`:
-    percentiles, then CLAHE when it says so; pass the segmenter's :attr:`Segmenter.preprocessing`); an
-    absent channel is zeros, so one network shape serves all three input kinds.
+    percentiles, then CLAHE, a method's second normalisation and integer levels when it says so; pass the
+    segmenter's :attr:`Segmenter.preprocessing`), into [0, 1] unless an unclipped second normalisation
+    leaves it; an absent channel is zeros, so one network shape serves all three input kinds.
     """
     out = np.zeros((*image.shape, 2), np.float32)
     for slot, index in enumerate((image.channels.nuclear, image.channels.membrane)):
         if index is not None:
             out[:, :, slot] = preprocessing.apply(image.pixels[:, :, index])
     return out
+
+
+def arrange(x: np.ndarray, order: Sequence[str]) -> np.ndarray:
+    """:func:`network_input`'s (H, W, 2) ``x`` (nuclear, membrane) → (H, W, len(order)) float32 whose
+    channels are named by ``order`` (``nuclear``, ``membrane`` or ``zeros``; a record's ``channel_order``)."""
+    planes = {"nuclear": x[:, :, 0], "membrane": x[:, :, 1], "zeros": np.zeros(x.shape[:2], np.float32)}
+    return np.stack([planes[name] for name in order], -1)
+
+
+def check_preprocessing(segmenter: "Segmenter", record: Preprocessing, where: str) -> None:
+    """:class:`SegGalError` naming ``where`` unless ``segmenter``'s backend applies every step of ``record``:
+    ``channel_order`` / ``diameter`` only where the backend honours them (:attr:`Segmenter.honours`; a
+    backend that does not takes ``channel_order`` (nuclear, membrane) only, its network's own layout)."""
+    if record.channel_order is not None and "channel_order" not in segmenter.honours \
+            and record.channel_order != NETWORK_ORDER:
+        raise SegGalError(f"{where}: {segmenter.method_id}'s network takes its channels as {list(NETWORK_ORDER)}, "
+                          f"not {list(record.channel_order)}")
+    if record.diameter is not None and "diameter" not in segmenter.honours:
+        raise SegGalError(f"{where}: a cell diameter ({record.diameter:g}) is a Cellpose setting; "
+                          f"{segmenter.method_id} cannot apply it")
 
 
 def paint(masks: Sequence[np.ndarray] | np.ndarray, scores: Sequence[float] | np.ndarray,
@@ -147,6 +169,9 @@ class Segmenter(abc.ABC):
     #: how inputs are normalised and tiled (:func:`network_input`, :func:`seggal.tiling.segment_image`);
     #: :func:`seggal.backends.build` sets it from a checkpoint's ``config.json``
     preprocessing: Preprocessing = DEFAULT
+    #: the backend-specific steps of a preprocessing record this backend applies (``channel_order``,
+    #: ``diameter``; :func:`check_preprocessing`)
+    honours: frozenset[str] = frozenset()
     #: the ``torch.optim.Optimizer`` that ``train_epoch`` steps, once :meth:`prepare_training` has built
     #: it (``training/`` saves and restores its state); ``None`` for backends that keep no torch optimiser
     optimizer = None

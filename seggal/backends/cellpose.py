@@ -3,8 +3,11 @@ or loaded from a SegGal checkpoint or Cellpose's published weights (``cyto3``, `
 
 Input: the two-channel layout Cellpose itself uses (``nchan=2``): channel 0 the channel to segment
 (membrane when there is one, else nuclear), channel 1 the nuclear channel when a membrane channel is
-the first (else zeros). Prediction is ``CellposeModel.eval``; scores are each mask's mean cell
-probability.
+the first (else zeros). A checkpoint whose preprocessing record names a ``channel_order`` (a model
+imported from the paper: its ``Cellpose_BM`` script fed (nuclear, membrane) with ``--all_channels``) gets
+its channels in that order, passed whole (``channels=None``), and a recorded ``diameter`` is handed to
+``eval`` (Cellpose rescales by ``diam_mean / diameter``). Prediction is ``CellposeModel.eval``; scores are
+each mask's mean cell probability.
 
 Training (:meth:`CellposeSegmenter.train_epoch`) drives the network with Cellpose's own pieces —
 ``dynamics.labels_to_flows`` (cached per label image), ``transforms.random_rotate_and_resize`` with the
@@ -30,8 +33,8 @@ from typing import Sequence
 
 import numpy as np
 
-from seggal.backends.base import (FitSettings, Prediction, Sample, Segmenter, data_parallel, mean_over_ranks,
-                                  network_input)
+from seggal.backends.base import (FitSettings, Prediction, Sample, Segmenter, arrange, data_parallel,
+                                  mean_over_ranks, network_input)
 from seggal.checkpoint import WEIGHTS_FILE, load_weights, read_backend_meta, save_torch_weights, write_backend_meta
 from seggal.backends.device import autocast, pick_device
 from seggal.errors import SegGalError
@@ -79,6 +82,7 @@ class CellposeSegmenter(Segmenter):
     trainable = True
     gives_scores = True
     uses_torch = True
+    honours = frozenset({"channel_order", "diameter"})
 
     def __init__(self, model, device: str, method_id: str = "cellpose", nuclear_only: bool = False,
                  cellpose_normalize: bool = False):
@@ -99,21 +103,32 @@ class CellposeSegmenter(Segmenter):
         self._flows: dict[str, tuple[np.ndarray, float]] = {}  # label-image hash → (flows, diameter)
 
     def cellpose_input(self, image: Image) -> np.ndarray:
-        """(H, W, 2) float32 in Cellpose's channel order (module docstring)."""
+        """(H, W, 2) float32 in Cellpose's channel order (module docstring), or in the order the
+        preprocessing record's ``channel_order`` names (an imported model, as its paper script fed it)."""
         x = network_input(image, self.preprocessing)  # [nuclear, membrane]
+        if self.preprocessing.channel_order is not None:
+            return arrange(x, self.preprocessing.channel_order)
         nuclear, membrane = x[:, :, 0], x[:, :, 1]
         if self.nuclear_only or image.channels.membrane is None:
             return np.stack([nuclear if image.channels.nuclear is not None else membrane, np.zeros_like(nuclear)], -1)
         return np.stack([membrane, nuclear if image.channels.nuclear is not None else np.zeros_like(nuclear)], -1)
 
-    def predict(self, image: Image) -> Prediction:
+    def run(self, image: Image) -> tuple[np.ndarray, list]:
+        """Cellpose's own ``eval`` outputs for ``image``: (masks (H, W), flows [RGB flow, dP, cell probability, …])."""
         import torch
 
         x = self.cellpose_input(image)
-        channels = [1, 2] if x[:, :, 1].any() else [1, 0]  # [1, 0]: Cellpose zero-fills the second channel itself
+        if self.preprocessing.channel_order is not None:
+            channels = None  # the record's channels as they are (the paper's --all_channels)
+        else:
+            channels = [1, 2] if x[:, :, 1].any() else [1, 0]  # [1, 0]: Cellpose zero-fills the second channel itself
         with torch.inference_mode():  # no autocast: Cellpose converts the network output to numpy (no bf16)
             masks, flows, _ = self.model.eval(x, channels=channels, channel_axis=2, normalize=self.cellpose_normalize,
-                                              progress=None)
+                                              diameter=self.preprocessing.diameter, progress=None)
+        return masks, flows
+
+    def predict(self, image: Image) -> Prediction:
+        masks, flows = self.run(image)
         labels = np.asarray(masks, np.int32)
         return Prediction(labels, _mean_probability(labels, flows[2]))
 

@@ -27,6 +27,15 @@ def pick_device(requested: str | None = None) -> str:
     raise SegGalError(f"unknown device {requested!r}; expected one of auto, {', '.join(DEVICES)}, cuda:N")
 
 
+def gpu_count() -> int:
+    """How many CUDA GPUs torch sees here (0 without torch or CUDA)."""
+    if not _cuda_available():
+        return 0
+    import torch
+
+    return torch.cuda.device_count()
+
+
 def _cuda_available() -> bool:
     import importlib.util
 

@@ -7,7 +7,9 @@ Hub references are resolved to such folders by :func:`seggal.backends.build`). W
 weights.
 
 The image is shown to SAM as 8-bit RGB: grey for one channel; membrane in green and nuclei in blue for
-two (the usual fluorescence false-colour). Masks become one label image painted in ascending order of
+two (the usual fluorescence false-colour) — or, for a checkpoint whose preprocessing record names a
+``channel_order`` (SAM as the paper ran it: [membrane, nuclear, zeros] for two channels, the 8-bit PNGs'
+``levels`` 255), the three planes that order names. Masks become one label image painted in ascending order of
 SAM's predicted IoU, so where masks overlap the better one wins; a mask left without pixels is dropped.
 Scores are the predicted IoUs.
 """
@@ -19,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seggal.backends.base import Prediction, Segmenter, network_input, paint
+from seggal.backends.base import Prediction, Segmenter, arrange, network_input, paint
 from seggal.checkpoint import WEIGHTS_FILE, load_weights, read_backend_meta, save_torch_weights, write_backend_meta
 from seggal.backends.device import pick_device
 from seggal.errors import SegGalError
@@ -59,6 +61,10 @@ def masks_to_prediction(masks: list[dict], shape: tuple[int, int]) -> Prediction
 def rgb(image: Image, preprocessing: Preprocessing = DEFAULT) -> np.ndarray:
     """(H, W, 3) uint8 as SAM expects (module docstring)."""
     x = network_input(image, preprocessing)  # [nuclear, membrane] in [0, 1]
+    if preprocessing.channel_order is not None:
+        if len(preprocessing.channel_order) != 3:
+            raise SegGalError(f"SAM takes three channels; the preprocessing record names {list(preprocessing.channel_order)}")
+        return np.round(np.clip(arrange(x, preprocessing.channel_order), 0, 1) * 255).astype(np.uint8)
     if image.channels.nuclear is None or image.channels.membrane is None:
         grey = x[:, :, 0] if image.channels.nuclear is not None else x[:, :, 1]
         planes = [grey, grey, grey]
@@ -73,6 +79,7 @@ class SamSegmenter(Segmenter):
     trainable = False
     gives_scores = True
     uses_torch = True
+    honours = frozenset({"channel_order"})
 
     def __init__(self, sam, model_type: str, device: str, method_id: str = "sam", points_per_side: int = 32):
         self.sam = sam

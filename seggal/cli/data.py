@@ -11,7 +11,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("data", help="inspect datasets (TissueNet .npz, LIVECell .json)")
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     info = actions.add_parser("info", help="images per tissue / cell type, shapes and channel meaning")
-    info.add_argument("path", help="a TissueNet .npz (v1.1 or the paper's preprocessed) or a LIVECell .json")
+    info.add_argument("path", help="a TissueNet .npz (v1.1 or the paper's preprocessed), a LIVECell .json, or the "
+                                   "paper's LIVECell_<split>_all.npz")
     info.add_argument("--images", help="LIVECell: folder holding the TIFFs (default: the nearest images/ folder)")
     info.add_argument("--json", action="store_true", help="print JSON")
     info.set_defaults(run=run_info)
@@ -31,6 +32,10 @@ def describe(path: str, images: str | None = None) -> dict:
     from seggal.errors import SegGalError
 
     suffix = Path(path).suffix.lower()
+    if suffix == ".npz" and Path(path).name.lower().startswith("livecell_"):
+        from seggal.data.livecell_npz import open_livecell_npz
+
+        return open_livecell_npz(path).info()
     if suffix == ".npz":
         from seggal.data.tissuenet import open_tissuenet
 
@@ -53,10 +58,10 @@ def run_info(args: argparse.Namespace) -> int:
     if info.get("description"):
         print(f"  description: {info['description']}")
     print(f"  images: {info['n_images']}")
-    if info["dataset"] == "TissueNet":
+    if "X" in info:
         print(f"  X {tuple(info['X']['shape'])} {info['X']['dtype']}: channels {', '.join(info['X']['channels'])}")
         print(f"  y {tuple(info['y']['shape'])} {info['y']['dtype']}: channels {', '.join(info['y']['channels'])}")
-        if info["platforms"]:
+        if info.get("platforms"):
             print(f"  platforms: {', '.join(f'{k} ({v})' for k, v in info['platforms'].items())}")
     else:
         sizes = ", ".join(f"{h} x {w}" for h, w in info["image_shapes"])
@@ -77,8 +82,8 @@ def run_pull(args: argparse.Namespace) -> int:
 
     bars = []
 
-    def bar(name: str):
-        progress = tqdm(unit="B", unit_scale=True, desc=name, leave=False)
+    def bar(name: str, unit: str = "B"):
+        progress = tqdm(unit=unit, unit_scale=unit == "B", desc=name, leave=False)
         bars.append(progress)
 
         def update(done: int, total: int | None) -> None:

@@ -56,7 +56,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "file's channel names, else none)")
     p.add_argument("--target", choices=tuple(TARGET_NAMES),
                    help="what to segment (default: whole-cell when a membrane channel is given, else nuclei)")
-    p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available)")
+    p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available; with "
+                                                  "--cluster slurm, cuda asks every job for a GPU)")
     p.add_argument("--out", required=True, type=Path, help="output .tif / .ome.zarr (one image) or folder")
     p.add_argument("--cluster", metavar="local|ADDRESS|slurm|none",
                    help="run on Dask: a local cluster, a running scheduler's address, or SLURM via dask-jobqueue "

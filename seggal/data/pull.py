@@ -6,13 +6,15 @@ Sources (``results/published/datasets.csv``, provenance in ``results/README.md``
   public Google Drive folder per dataset; listed with :func:`seggal.zoo.download.drive_folder_files` and fetched
   file by file with :func:`seggal.zoo.download.fetch_file` (progress, resumption, SHA-256);
 * ``original`` — TissueNet v1.1 from deepcell (behind a licence acceptance: never downloaded, placed by hand
-  and checked) and LIVECell from its public S3 bucket (``SEGGAL_LIVECELL_URL`` overrides the bucket's URL).
-  The readers (:mod:`seggal.data.tissuenet`, :mod:`seggal.data.livecell`) read these layouts as they are, and
-  the tiled inference cuts the same 256 x 256 windows the paper's preprocessing did.
+  and checked) and LIVECell from its public S3 bucket (``SEGGAL_LIVECELL_URL`` overrides the bucket's URL), kept
+  in ``<dataset>/original/`` and then cut by SegGal into the paper's preprocessed layout as the paper did
+  (:mod:`seggal.data.windows`: 256 x 256 windows every 192 pixels, percentile normalisation, CLAHE), beside them.
 
 A dataset lands in ``<out>/<dataset lower-case>/`` with a manifest :data:`MANIFEST` (JSON: dataset, source,
-location, date, ``files`` {relative path: {"sha256", "url"}}), written last and atomically: a folder without
-it is an interrupted pull, and pulling again resumes it (complete files are kept, partial ones continued).
+location, date, ``files`` {relative path: {"sha256", "url"}} — what was downloaded or placed by hand — and, for
+``original``, ``derived`` {file: {"sha256", "from"}} and ``preprocessing``, the cut), written last and atomically: a
+folder without it is an interrupted pull, and pulling again resumes it (complete files are kept, partial ones
+continued, finished cuts kept).
 """
 
 from __future__ import annotations
@@ -31,14 +33,17 @@ from seggal.results import RESULTS_DIR
 
 DATASETS_TABLE = RESULTS_DIR / "published" / "datasets.csv"
 MANIFEST = "seggal-data.json"
+#: Subfolder of a dataset's folder holding the originals (``--source original``).
+ORIGINALS = "original"
 SOURCES = ("paper", "original")
 DATASETS = {"tissuenet": "TissueNet", "livecell": "LIVECell"}
 LIVECELL_URL_ENV = "SEGGAL_LIVECELL_URL"
 DEFAULT_LIVECELL_URL = "https://livecell-dataset.s3.eu-central-1.amazonaws.com"
 #: The files TissueNet v1.1 unpacks to (what a hand-placed download must provide).
 TISSUENET_FILES = tuple(f"tissuenet_v1.1_{split}.npz" for split in ("train", "val", "test"))
-#: ``bar(name)`` → a ``(done, total)`` byte-progress callback for the file ``name``.
-Bars = Callable[[str], Callable[[int, "int | None"], None]]
+#: ``bar(name[, unit])`` → a ``(done, total)`` progress callback for the file ``name``, counting bytes (``"B"``, the
+#: default) or ``unit`` (the cut counts windows).
+Bars = Callable[..., Callable[[int, "int | None"], None]]
 
 
 def dataset_name(name: str) -> str:
@@ -97,10 +102,14 @@ def _write_manifest(folder: Path, manifest: dict) -> None:
 
 
 def _tissuenet_by_hand(row: dict, folder: Path) -> dict:
-    """TissueNet v1.1 placed by hand: unpack its zip if that is what is there, check the three files."""
+    """TissueNet v1.1 placed by hand in ``folder`` (or the dataset folder above it, then moved in): unpack its zip
+    if that is what is there, check the three files."""
     from seggal.provenance import sha256_file
     from seggal.zoo.download import unpack_zip
 
+    for name in (row["file"], *TISSUENET_FILES):
+        if (folder.parent / name).is_file() and not (folder / name).exists():
+            os.replace(folder.parent / name, folder / name)
     archive = folder / row["file"]
     if archive.is_file() and not all((folder / f).is_file() for f in TISSUENET_FILES):
         unpacked = unpack_zip(archive)
@@ -112,37 +121,48 @@ def _tissuenet_by_hand(row: dict, folder: Path) -> dict:
             f"TissueNet v1.1 needs a licence step SegGal cannot take for you: sign in at {row['location']}, accept "
             f"the licence, download {row['file']} and put it (or the unzipped {', '.join(TISSUENET_FILES)}) in "
             f"{folder}, then run this command again to check it and record its checksums (missing: {', '.join(missing)})")
-    return {f: {"sha256": sha256_file(folder / f), "url": f"hand:{row['location']}"} for f in TISSUENET_FILES}
+    return {f"{folder.name}/{f}": {"sha256": sha256_file(folder / f), "url": f"hand:{row['location']}"}
+            for f in TISSUENET_FILES}
 
 
 def pull_dataset(dataset: str, source: str, out: str | os.PathLike, bar: Bars | None = None) -> Path:
     """Fetch ``dataset`` (``tissuenet`` / ``livecell``) from ``source`` into ``<out>/<dataset>/`` → that folder
     (module docstring). Errors are :class:`SegGalError` (no network, licence step missing, corrupt file)."""
+    from seggal.data.windows import RECORD, cut_dataset
+    from seggal.provenance import sha256_file
     from seggal.zoo.download import drive_folder_files, drive_url, fetch_file, unpack_zip
 
     name = dataset_name(dataset)
     rows = sources(name, source)
     folder = Path(out) / name.lower()
-    folder.mkdir(parents=True, exist_ok=True)
+    store = folder / ORIGINALS if source == "original" else folder
+    store.mkdir(parents=True, exist_ok=True)
+    prefix = f"{ORIGINALS}/" if source == "original" else ""
     files: dict[str, dict] = {}
     for row in rows:
         if row["kind"] == "licence":
-            files |= _tissuenet_by_hand(row, folder)
+            files |= _tissuenet_by_hand(row, store)
             continue
         if row["kind"] == "drive-folder":
-            how = (f"download the Drive folder {drive_url('folder', row['location'])} by hand into {folder} and run "
+            how = (f"download the Drive folder {drive_url('folder', row['location'])} by hand into {store} and run "
                    "this command again")
             targets = [(path, drive_url("file", file_id)) for path, file_id in drive_folder_files(row["location"])]
         else:
-            how = f"download {livecell_base()}/{row['location']} by hand into {folder} and run this command again"
+            how = f"download {livecell_base()}/{row['location']} by hand into {store} and run this command again"
             targets = [(row["file"], f"{livecell_base()}/{row['location']}")]
         for path, url in targets:
-            target = folder / path
+            target = store / path
             fetched = fetch_file(url, target.parent, sha256=row["sha256"], name=target.name,
                                  progress=bar(path) if bar else None, how=how)
-            files[path] = {"sha256": fetched.sha256, "url": url}
-            if target.suffix == ".zip" and row["kind"] == "url":
+            files[prefix + path] = {"sha256": fetched.sha256, "url": url}
+            if target.suffix == ".zip" and row["kind"] == "url" and not target.with_suffix("").is_dir():
                 unpack_zip(target)
-    _write_manifest(folder, {"dataset": name, "source": source, "location": rows[0]["location"],
-                             "date": time.strftime("%Y-%m-%d"), "files": files})
+    manifest = {"dataset": name, "source": source, "location": rows[0]["location"], "date": time.strftime("%Y-%m-%d"),
+                "files": files}
+    if source == "original":
+        cut = cut_dataset(name, store, folder, bar)
+        manifest["derived"] = {path: {"sha256": sha256_file(folder / path), "from": original}
+                               for path, original in cut.items()}
+        manifest["preprocessing"] = RECORD
+    _write_manifest(folder, manifest)
     return folder

@@ -297,6 +297,30 @@ def write_tissuenet_npz(
     return path
 
 
+def write_livecell_npz(
+    path: str | Path,
+    n_images: int = 4,
+    shape: Sequence[int] = (256, 256),
+    cell_types: Sequence[str] = LIVECELL_CELL_TYPES,
+    seed: int = 0,
+) -> Path:
+    """Write a synthetic LIVECell split in the paper's preprocessed layout (:mod:`seggal.data.livecell_npz`) as an
+    uncompressed ``.npz``; returns ``path``: ``X`` (N, H, W, 1) float32, ``y`` (N, H, W, 1) int32, ``tissue_list``
+    spelled as the paper's files spell it (``BT474``), ``filenames`` ``synthetic_…``. Window i uses seed + i."""
+    names = _cycle(cell_types, n_images, "cell type")
+    shape = _check_shape(shape)
+    X = np.zeros((n_images, *shape, 1), np.float32)
+    y = np.zeros((n_images, *shape, 1), np.int32)
+    for i, cell_type in enumerate(names):
+        X[i], y[i, :, :, 0] = synthetic_livecell(shape, cell_type, seed + i)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as handle:
+        np.savez(handle, X=X, y=y, tissue_list=np.array([LIVECELL_FILE_PREFIX[t] for t in names]),
+                 filenames=np.array([f"synthetic_{LIVECELL_FILE_PREFIX[t]}_{i:05d}.tif" for i, t in enumerate(names)]))
+    return path
+
+
 def livecell_file_name(cell_type: str, index: int) -> str:
     """A file name in LIVECell's pattern, e.g. ``A172_Phase_A7_1_00d00h00m_1.tif``."""
     well = f"{'ABCD'[index % 4]}{index // 4 % 9 + 1}"

@@ -10,9 +10,11 @@ image), with ``tissues`` parallel to it. Images are read one at a time when inde
 * ``"synthetic"``: a small generated set (:mod:`seggal.data.synthetic`), deterministic per split;
 * ``"synthetic-nuclei"``: generated nuclei-only fluorescence fields at random magnifications
   (:func:`seggal.data.synthetic.synthetic_nuclei`), for the ``nuclei-nuclear`` task only;
-* a TissueNet ``.npz`` or a LIVECell ``.json`` file (used whatever ``split`` says);
-* a folder holding the split's file: ``*{split}*.npz`` for TissueNet (``tissuenet_v1.1_test.npz``),
-  ``livecell_coco_{split}.json`` for LIVECell.
+* a TissueNet ``.npz``, a LIVECell ``.json`` or a LIVECell ``.npz`` in the paper's layout
+  (:mod:`seggal.data.livecell_npz`) file (used whatever ``split`` says);
+* a folder holding the split's file: ``*{split}*.npz`` for TissueNet (``tissuenet_v1.1_test.npz``); for
+  LIVECell the paper's windows ``LIVECell_{split}_all.npz`` where the folder has them, else
+  ``livecell_coco_{split}.json``.
 """
 
 from __future__ import annotations
@@ -136,17 +138,28 @@ GENERATED: dict[str, Callable[[Task, str], TaskView]] = {"synthetic": _synthetic
 _SOURCES = "give a dataset file, a folder, or " + " / ".join(map(repr, GENERATED))
 
 
-def _split_pattern(dataset: str, split: str) -> str:
-    return f"*{split}*.npz" if dataset == "TissueNet" else f"*livecell_coco_{split}*.json"
+def _split_patterns(dataset: str, split: str) -> tuple[str, ...]:
+    """Names of a split's file, preferred first."""
+    from seggal.data.livecell_npz import FILE_PATTERN
+
+    if dataset == "TissueNet":
+        return (f"*{split}*.npz",)
+    return (f"*{FILE_PATTERN.format(split=split)}", f"*livecell_coco_{split}*.json")
 
 
 def find_split_file(folder: Path, dataset: str, split: str) -> Path:
-    """The file of ``split`` in a dataset folder (see the module docstring)."""
-    pattern = _split_pattern(dataset, split)
-    found = sorted(folder.glob(pattern)) or sorted(folder.rglob(pattern))
+    """The file of ``split`` in a dataset folder (see the module docstring): the first pattern that matches
+    in the folder itself, else below it."""
+    patterns = _split_patterns(dataset, split)
+    found: list[Path] = []
+    for pattern in patterns:
+        found = sorted(folder.glob(pattern)) or sorted(folder.rglob(pattern))
+        if found:
+            break
     if len(found) != 1:
         what = "no" if not found else f"{len(found)} ({', '.join(p.name for p in found)})"
-        raise SegGalError(f"{folder}: found {what} {dataset} file(s) matching {pattern!r}; pass the file itself")
+        raise SegGalError(f"{folder}: found {what} {dataset} file(s) matching {' or '.join(map(repr, patterns))}; "
+                          "pass the file itself")
     return found[0]
 
 
@@ -171,9 +184,10 @@ def load_task(
         path = find_split_file(path, task.dataset, split)
     if not path.exists():
         raise SegGalError(f"{path}: not found ({_SOURCES})")
-    expected = ".npz" if task.dataset == "TissueNet" else ".json"
-    if path.suffix.lower() != expected:
-        raise SegGalError(f"{path}: task {task.id} needs a {task.dataset} {expected} file, got {path.suffix or 'no suffix'}")
+    expected = (".npz",) if task.dataset == "TissueNet" else (".npz", ".json")
+    if path.suffix.lower() not in expected:
+        raise SegGalError(f"{path}: task {task.id} needs a {task.dataset} {' or '.join(expected)} file, "
+                          f"got {path.suffix or 'no suffix'}")
     if task.dataset == "TissueNet":
         from seggal.data.tissuenet import open_tissuenet
 
@@ -185,6 +199,16 @@ def load_task(
 
         shapes = [tuple(int(s) for s in data.X.shape[1:3])] * len(data)
         view = TaskView(task, split, str(path), list(data.tissues), names, shapes, load)
+    elif path.suffix.lower() == ".npz":
+        from seggal.data.livecell_npz import open_livecell_npz
+
+        windows = open_livecell_npz(path)
+
+        def load(i: int) -> Sample:
+            return Sample(windows.image(i), windows.labels(i))
+
+        view = TaskView(task, split, str(path), list(windows.cell_types), [windows.name(i) for i in range(len(windows))],
+                        [windows.shape] * len(windows), load)
     else:
         from seggal.data.livecell import open_livecell
 
@@ -213,7 +237,7 @@ def split_counts(source: str | Path, task: str | Task, images: str | Path | None
         raise SegGalError(f"{folder}: not found ({_SOURCES})")
     out = {}
     for split in SPLITS:
-        if any(folder.rglob(_split_pattern(task.dataset, split))):
+        if any(any(folder.rglob(p)) for p in _split_patterns(task.dataset, split)):
             out[split] = load_task(folder, task, split, images=images).counts()
     if not out:
         raise SegGalError(f"{folder}: no train / val / test files found for {task.dataset}")

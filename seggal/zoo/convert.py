@@ -2,18 +2,22 @@
 
 ``convert(path, method=…, task=…, training_set=…, out=…)`` reads ``path`` with the format module of the
 method's backend (:data:`seggal.zoo.formats.MODULES`: the paper's Cellpose 2 files, StarDist model
-folders, the Segment Anything ``.pth``, MMDetection 2.28 checkpoints; detectron2 and deepcell files are
-refused with the reason), never running code from it, and writes ``out``:
+folders, the Segment Anything ``.pth``, MMDetection 2.28 checkpoints, deepcell-tf ``.h5`` weights of Mesmer and
+FeatureNet; detectron2 and RetinaMask files are refused with the reason), never running code from it, and writes ``out``:
 
     model.safetensors, backend.json   the weights, as the SegGal backend loads them
-    config.json                       method, task, training set and ``preprocessing``, the segmenter's
-                                      typed record (:class:`seggal.preprocess.Preprocessing`) that loaders apply
+    config.json                       method, task, training set and ``preprocessing``: the input pipeline
+                                      of the paper's test script for the method (channel order, the data
+                                      set's percentiles and CLAHE, a second normalisation, integer levels,
+                                      windows, Cellpose's diameter; :class:`seggal.preprocess.Preprocessing`),
+                                      which :func:`seggal.backends.build` applies wherever it is loaded
     README.md                         the model card, with the published scores of that (method, task,
                                       training set) from results/published/scores.csv and the provenance:
                                       source URL, SHA-256 of the original, the paper, and how the paper's own
-                                      test script fed the method (channel order, normalisation, CLAHE,
-                                      windows, thresholds; recorded per format)
-    provenance.json                   the same provenance, machine-readable (``paper_preprocessing``)
+                                      test script fed the method
+    provenance.json                   the same provenance, machine-readable (``paper_preprocessing``: the
+                                      record applied, and the script's other facts: thresholds, tiling,
+                                      post-processing)
 
 The folder is written atomically (a staging folder swapped in), so a failed conversion leaves nothing.
 """
@@ -25,20 +29,21 @@ import json
 import os
 from pathlib import Path
 
+from seggal.backends.base import check_preprocessing
 from seggal.checkpoint import PROVENANCE_FILE
 from seggal.errors import SegGalError
 from seggal.methods import get_method
 from seggal.provenance import sha256_of
 from seggal.tasks import check_generalist_name, check_training_set, get_task
-from seggal.zoo.formats import MODULES, Converted
+from seggal.zoo.formats import BENCHMARK_REPO, MODULES, Converted
 from seggal.zoo.formats.mmdet2 import RF_NEXT_REFUSAL
 
 PAPER = ("Wang Y., Zhao J., Xu H., Han C., Tao Z., Zhao D., Zhou D., Tong G., Liu D., Ji Z., "
          "A systematic evaluation of computation methods for cell segmentation, bioRxiv (2024)")
-BENCHMARK_REPO = "https://github.com/BoomStarcuc/Cell-Segmentation-Benchmark"
 #: The catalogue's source formats (seggal.zoo.catalogue.FORMATS) this converter reads; the others
-#: (detectron2, deepcell, cellpose3, micro-sam) are refused or not handled yet.
-FORMATS = frozenset({"mmdet2", "cellpose2", "stardist", "sam"})
+#: (detectron2, cellpose3, micro-sam) are refused or not handled yet; of the deepcell files RetinaMask's are
+#: refused (its method is blocked, :mod:`seggal.methods`).
+FORMATS = frozenset({"mmdet2", "cellpose2", "stardist", "sam", "deepcell"})
 #: Paper models whose files are in a format SegGal converts but which :func:`convert` would refuse, with the
 #: reason; the gallery lists them as unavailable. The other MMDetection methods are built from the
 #: architecture in the checkpoint's own embedded config (:mod:`seggal.zoo.formats.mmdet2`), whatever
@@ -62,6 +67,12 @@ def published_scores(method: str, task: str, training_set: str) -> dict:
             for k in ("accuracy", "usability", "training_hours", "source")}
 
 
+def paper_preprocessing(converted: Converted) -> dict:
+    """provenance.json's ``paper_preprocessing``: ``applied`` (the record config.json carries) and the test
+    script's other facts."""
+    return {"applied": converted.preprocessing.to_dict(), **converted.script}
+
+
 def _card_section(provenance: dict, converted: Converted) -> str:
     scores = provenance["published"]
     rows = "\n".join(f"| {k} | {v} |" for k, v in scores.items()) or "| (none published for this slot) | |"
@@ -82,10 +93,11 @@ Converted from **{converted.source_format}** — not trained by SegGal.
 |---|---|
 {rows}
 
-How the paper's test script fed this model (provenance.json, `paper_preprocessing`):
+How the paper's test script fed this model (provenance.json, `paper_preprocessing`; `applied` is
+config.json's `preprocessing`, which SegGal applies whenever it loads the model):
 
 ```json
-{json.dumps(converted.preprocessing, indent=2)}
+{json.dumps(paper_preprocessing(converted), indent=2)}
 ```
 """
 
@@ -121,6 +133,8 @@ def convert(path: str | os.PathLike, *, method: str, task: str, training_set: st
         raise SegGalError(f"method {spec.id}: SegGal has no converter for its {spec.backend} models")
     module = importlib.import_module(f"seggal.zoo.formats.{MODULES[spec.backend]}")
     converted: Converted = module.convert(path, spec, task_spec)
+    check_preprocessing(converted.segmenter, converted.preprocessing, f"{spec.id} converter")
+    converted.segmenter.preprocessing = converted.preprocessing
     provenance = {
         "source_url": source_url or "",
         "sha256": sha256 or sha256_of(path),
@@ -129,7 +143,7 @@ def convert(path: str | os.PathLike, *, method: str, task: str, training_set: st
         "paper": PAPER,
         "code": BENCHMARK_REPO,
         "published": published_scores(spec.id, task_spec.id, training_set),
-        "paper_preprocessing": converted.preprocessing,
+        "paper_preprocessing": paper_preprocessing(converted),
     }
     meta = {
         "method": spec.id, "task": task_spec.id, "training_set": training_set, "generalist": generalist,

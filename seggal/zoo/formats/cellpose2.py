@@ -9,10 +9,15 @@ first block to the two channels SegGal's Cellpose takes (:func:`widen_to_two_cha
 channel gets a BatchNorm of weight 0 and bias 0 and zero convolution weights, so it contributes exactly
 nothing and the network computes what the one-channel one did.
 
-How the paper ran it (``Cellpose_BM/cellpose_submit_*_test.slurm``): ``python -m cellpose --diameter 23.
---all_channels --nchan_test 1|2`` with Cellpose's own normalisation (1st / 99th percentile, ``--no_norm``
-not given), on the 256 x 256 windows of the preprocessed data sets (percentile-normalised, CLAHE),
-channels in TissueNet order (nuclear, membrane) as ``transform_tissuenet.py`` wrote them.
+How the paper ran it (``Cellpose_BM/cellpose_submit_{nuclear,wholecell,livecell}_test.slurm``): ``python -m
+cellpose --diameter 23. --all_channels --nchan_test 1|2`` on the 256 x 256 windows of the preprocessed data
+sets (0.1 / 99.9 percentiles, CLAHE), which ``data transformation/transform_tissuenet.py`` wrote as float
+TIFFs: one channel, or two as (2, H, W) = (nuclear, membrane), which Cellpose's ``convert_image`` moves
+last in that order; ``--all_channels`` runs ``eval(channels=None)`` on them. ``eval`` normalised each
+channel to its 1st / 99th percentiles without clipping (``normalize99``; ``--no_norm`` not given) and
+rescaled by ``diam_mean / 23``; flow threshold 0.4, cell-probability threshold 0 (the CLI's defaults, as
+Cellpose 3.1's). The record (:func:`preprocessing`) says all of that; SegGal applies the 1 / 99
+normalisation itself, so backend.json's ``cellpose_normalize`` is off.
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ from pathlib import Path
 from seggal.errors import SegGalError
 from seggal.methods import Method
 from seggal.tasks import Task
-from seggal.zoo.formats import Converted
+from seggal.preprocess import Percentiles, Preprocessing
+from seggal.zoo.formats import Converted, paper_record, script_suffix, task_channel
 from seggal.zoo.formats.torch_file import load, segmenter_from_state, state_dict
 
 NBASE = (32, 64, 128, 256)  # the fork's and Cellpose 3.1's nbase after the input channels
@@ -73,16 +79,20 @@ def widen_to_two_channels(state: dict) -> dict:
     return out
 
 
-def preprocessing(nchan: int) -> dict:
-    """The paper's Cellpose test settings (module docstring) as config.json's record."""
-    return {
-        "comment": "as the paper's Cellpose_BM test scripts ran Cellpose 2 (cellpose_submit_*_test.slurm)",
-        "dataset_preprocessing": {"percentiles": [0.1, 99.9], "clahe": True, "window": 256, "step": 192},
-        "channel_order": ["nuclear", "membrane"][:nchan] if nchan == 2 else ["the task's one channel"],
-        "normalisation": {"method": "cellpose normalize99", "low": 1.0, "high": 99.0, "per_channel": True},
-        "diameter": 23.0,
-        "source_channels": nchan,
-    }
+#: the ``--diameter`` of every test script
+DIAMETER = 23.0
+
+
+def preprocessing(task: Task, nchan: int) -> Preprocessing:
+    """The input pipeline of the paper's Cellpose test script for ``task`` (module docstring): a two-channel
+    model sees (nuclear, membrane), a one-channel one (widened) the task's channel and zeros."""
+    if task.input_channels == "dual" and nchan != 2:
+        raise SegGalError(f"a {nchan}-channel Cellpose model for the two-channel task {task.id}: the paper's "
+                          "two-channel models were trained with --all_channels on both channels")
+    order = ("nuclear", "membrane") if task.input_channels == "dual" else (task_channel(task), "zeros")
+    return paper_record(f"Cellpose_BM/cellpose_submit_{script_suffix(task).split('_')[0]}_test.slurm",
+                        method_normalisation=Percentiles(1.0, 99.0, clip=False), channel_order=order,
+                        diameter=DIAMETER)
 
 
 def convert(path: Path, method: Method, task: Task) -> Converted:
@@ -92,10 +102,14 @@ def convert(path: Path, method: Method, task: Task) -> Converted:
     state = state_dict(load(path, WHAT), path, WHAT)
     nchan = check_layout(state, path)
     diam_mean = float(state["diam_mean"].reshape(-1)[0])
+    record = preprocessing(task, nchan)
     segmenter = segmenter_from_state(method, widen_to_two_channels(state), {
-        "backend": "cellpose", "nchan": 2, "diam_mean": diam_mean, "nuclear_only": False, "cellpose_normalize": True})
+        "backend": "cellpose", "nchan": 2, "diam_mean": diam_mean, "nuclear_only": False, "cellpose_normalize": False})
     notes = [f"Cellpose 2 state dict, {nchan} input channel(s), diam_mean {diam_mean:g}, "
              f"diam_labels {float(state['diam_labels'].reshape(-1)[0]):g}"]
     if nchan == 1:
         notes.append("widened to Cellpose 3.1's two-channel input with a second channel that contributes nothing")
-    return Converted(segmenter, preprocessing(nchan), "Cellpose 2 model file (Cellpose_BM fork)", notes)
+    facts = {"eval": {"channels": None, "diameter": DIAMETER, "normalize": "normalize99 (1, 99), by SegGal",
+                      "flow_threshold": 0.4, "cellprob_threshold": 0.0, "resample": True, "tile": True},
+             "source_channels": nchan}
+    return Converted(segmenter, record, "Cellpose 2 model file (Cellpose_BM fork)", notes, facts)

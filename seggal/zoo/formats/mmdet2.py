@@ -40,7 +40,8 @@ from pathlib import Path
 from seggal.errors import SegGalError
 from seggal.methods import Method
 from seggal.tasks import Task
-from seggal.zoo.formats import Converted
+from seggal.preprocess import NETWORK_ORDER, Preprocessing
+from seggal.zoo.formats import Converted, paper_record
 from seggal.zoo.formats.torch_file import load, segmenter_from_state, state_dict
 
 WHAT = "an MMDetection 2.x checkpoint (a dict with 'meta' and 'state_dict')"
@@ -276,6 +277,18 @@ def preprocessing(config: dict, channels: int) -> dict:
     }
 
 
+def paper_input(task: Task, channels: int) -> Preprocessing:
+    """The input pipeline of the paper's MMDetection test configs (module docstring) as config.json's record:
+    the data set's preprocessing; two-channel windows as the integer TIFFs of 255 V (``levels`` 255). The
+    one-channel windows were written as float TIFFs that ``LoadTIFImageFromFile`` casts to int32, which
+    would leave almost nothing of [0, 1] images; until that is understood they get the data set's steps only."""
+    base = "mmdet_BM/mmdetection/configs/_base_/datasets/"
+    if task.dataset == "LIVECell":
+        return paper_record(base + "coco_livecell_instance.py", channel_order=NETWORK_ORDER)
+    name = f"coco_tissuenet_{'n' if task.target == 'nuclei' else 'w'}_instance{'_2C' if channels == 2 else ''}.py"
+    return paper_record(base + name, channel_order=NETWORK_ORDER, **({"levels": 255} if channels == 2 else {}))
+
+
 def convert(path: Path, method: Method, task: Task) -> Converted:
     """Read the MMDetection 2.x checkpoint ``path`` → a SegGal MMDetection segmenter with its weights."""
     from seggal.backends.mmdet import adapt_model_config, load_config
@@ -330,4 +343,5 @@ def convert(path: Path, method: Method, task: Task) -> Converted:
     notes[:0] = [f"MMDetection {version or '2.x'} checkpoint; architecture read from its embedded config"
              if config else f"MMDetection {version or '2.x'} checkpoint without an embedded config: only the "
              "state dict's keys and shapes were checked"]
-    return Converted(segmenter, record, f"MMDetection {version or '2.x'} checkpoint (mmdet_BM fork)", notes)
+    return Converted(segmenter, paper_input(task, in_channels), f"MMDetection {version or '2.x'} checkpoint "
+                     "(mmdet_BM fork)", notes, record)

@@ -6,9 +6,13 @@ The official files are a plain state dict (``torch.save(sam.state_dict())``), re
 unchanged as safetensors.
 
 How the paper ran it (``Segment Anything/segmentanything_*_test.py``): ``SamAutomaticMaskGenerator(sam)``
-with its defaults (32 x 32 points), zero-shot, on 8-bit images written by ``transform_tissuenet.py``
-(the preprocessed windows x 255): one channel as grey, two channels as the array [membrane, nuclear, 0]
-read back with ``cv2.imread``; masks of 10 000 pixels or more dropped, the rest painted largest first.
+with its defaults (32 x 32 points), zero-shot, on 8-bit PNGs written by ``Data Transformation/
+transform_tissuenet.py`` (``(X * 255).astype(np.uint8)`` of the preprocessed windows: ``floor(255 V)``):
+one channel as grey (``cv2.imread`` gives it three times), two channels as the array [membrane, nuclear, 0]
+(``np.dstack((x, zeros))[..., [1, 0, 2]]``), written and read back by cv2 unchanged and handed to the
+generator as they are, so SAM's red plane is the membrane; masks of 10 000 pixels or more dropped, the
+rest kept largest first where they do not overlap those kept. The record (:func:`preprocessing`) holds
+the input; the post-processing is in provenance.json (SegGal's SAM paints by predicted IoU).
 """
 
 from __future__ import annotations
@@ -18,24 +22,26 @@ from pathlib import Path
 from seggal.errors import SegGalError
 from seggal.methods import Method
 from seggal.tasks import Task
-from seggal.zoo.formats import Converted
+from seggal.preprocess import Preprocessing
+from seggal.zoo.formats import Converted, paper_record, script_suffix, task_channel
 from seggal.zoo.formats.torch_file import load, segmenter_from_state, state_dict
 
 WHAT = "a Segment Anything checkpoint (a state dict such as sam_vit_h_4b8939.pth)"
 ENCODER_WIDTH = {768: "vit_b", 1024: "vit_l", 1280: "vit_h"}
 
 
-def preprocessing(task: Task) -> dict:
-    """The paper's SAM test settings (module docstring) as config.json's record."""
-    two = task.input_channels == "dual"
-    return {
-        "comment": "as the paper's 'Segment Anything/segmentanything_*_test.py' scripts ran SAM",
-        "dataset_preprocessing": {"percentiles": [0.1, 99.9], "clahe": True, "window": 256, "step": 192},
-        "channel_order": ["membrane", "nuclear", "zeros"] if two else ["grey", "grey", "grey"],
-        "normalisation": {"method": "scale", "factor": 255, "dtype": "uint8"},
-        "generator": {"points_per_side": 32},
-        "max_mask_area": 10000,
-    }
+def preprocessing(task: Task) -> Preprocessing:
+    """The input pipeline of the paper's SAM test script for ``task`` (module docstring)."""
+    order = ("membrane", "nuclear", "zeros") if task.input_channels == "dual" else (task_channel(task),) * 3
+    suffix = script_suffix(task)
+    name = "segmentanything_livecell.py" if suffix == "livecell" else f"segmentanything_{suffix}_test.py"
+    return paper_record(f"Segment Anything/{name}", levels=255, channel_order=order)
+
+
+#: What else the test script did (provenance.json).
+SCRIPT = {"generator": {"points_per_side": 32, "other": "SamAutomaticMaskGenerator defaults"},
+          "max_mask_area": 10000,
+          "painting": "masks sorted by area, largest first; a mask overlapping one already kept is skipped"}
 
 
 def convert(path: Path, method: Method, task: Task) -> Converted:
@@ -49,4 +55,4 @@ def convert(path: Path, method: Method, task: Task) -> Converted:
     model_type = ENCODER_WIDTH[int(weight.shape[0])]
     segmenter = segmenter_from_state(method, state, {"backend": "sam", "model_type": model_type, "points_per_side": 32})
     return Converted(segmenter, preprocessing(task), f"Segment Anything checkpoint ({model_type})",
-                     [f"image encoder {model_type}; weights unchanged"])
+                     [f"image encoder {model_type}; weights unchanged"], dict(SCRIPT))

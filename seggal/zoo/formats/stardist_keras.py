@@ -8,9 +8,13 @@ arrays, no code) — into a network built here, then stored as safetensors. The 
 kernel for the other channel, placed so that the task's channel (nuclear, or membrane for whole-cell
 input) is the one the original kernel sees; the network then computes what the one-channel one did.
 
-How the paper ran it (``Stardist/stardist_*_test.py``): ``csbdeep.utils.normalize(x, 0, 99.8,
-axis=(0, 1))`` per channel (no clipping) on the preprocessed 256 x 256 windows, then
-``predict_instances(x, n_tiles=model._guess_n_tiles(x))`` with the thresholds in thresholds.json.
+How the paper ran it (``Stardist/stardist_{nuclear,wholecell}_{1C,2C}_test.py``, ``stardist_livecell_test.py``):
+the preprocessed 256 x 256 windows (0.1 / 99.9 percentiles, CLAHE) as they are — ``X_test['X']`` (both
+channels, nuclear then membrane) or its task channel — into ``predict_instances(x,
+n_tiles=model._guess_n_tiles(x))`` with the thresholds in thresholds.json. The scripts do compute
+``csbdeep.utils.normalize(x, 0, 99.8, axis=(0, 1))`` (no clipping) as the training scripts fed it, but into
+``X_test1`` / ``X_test2``, then ``X_test = X_test``: the prediction never sees it, so neither does the record
+(:func:`preprocessing`; provenance.json keeps the fact).
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from seggal.errors import SegGalError
 from seggal.io import read_json_object
 from seggal.methods import Method
 from seggal.tasks import Task
-from seggal.zoo.formats import Converted
+from seggal.preprocess import NETWORK_ORDER, Preprocessing
+from seggal.zoo.formats import Converted, paper_record, script_suffix
 
 WEIGHT_NAMES = ("weights_best.h5", "weights_last.h5", "weights_final.h5")
 
@@ -46,14 +51,26 @@ def read_folder(folder: Path) -> tuple[dict, dict, Path]:
     return config, {k: float(v) for k, v in thresholds.items() if k in ("prob", "nms")}, weights
 
 
-def preprocessing(channels: int) -> dict:
-    """The paper's StarDist test settings (module docstring) as config.json's record."""
+def script(task: Task) -> str:
+    """The paper's StarDist test script for ``task`` (a path in the benchmark repository)."""
+    return f"Stardist/stardist_{script_suffix(task)}_test.py"
+
+
+def preprocessing(task: Task) -> Preprocessing:
+    """The input pipeline of the paper's StarDist test script (module docstring): the data set's
+    preprocessing, the network's (nuclear, membrane) input (a one-channel model is widened onto the
+    task's channel), nothing more."""
+    return paper_record(script(task), channel_order=NETWORK_ORDER)
+
+
+def script_facts(channels: int, thresholds: dict) -> dict:
+    """What else the test script did (provenance.json)."""
     return {
-        "comment": "as the paper's Stardist/stardist_*_test.py scripts ran StarDist 0.8.3",
-        "dataset_preprocessing": {"percentiles": [0.1, 99.9], "clahe": True, "window": 256, "step": 192},
-        "channel_order": ["nuclear", "membrane"] if channels == 2 else ["the task's one channel"],
-        "normalisation": {"method": "csbdeep normalize", "low": 0.0, "high": 99.8, "per_channel": True, "clip": False},
-        "tiling": "model._guess_n_tiles(x)",
+        "test_script_normalisation": "csbdeep normalize(x, 0, 99.8, axis=(0, 1)) computed into X_test1 but not "
+                                     "used: X_test = X_test; predict_instances runs on the preprocessed windows",
+        "training_normalisation": {"low": 0.0, "high": 99.8, "clip": False, "by": "csbdeep.utils.normalize"},
+        "tiling": "predict_instances(x, n_tiles=model._guess_n_tiles(x)): one tile for a 256 x 256 window",
+        "thresholds": thresholds or "StarDist defaults",
         "source_channels": channels,
     }
 
@@ -94,4 +111,5 @@ def convert(path: Path, method: Method, task: Task) -> Converted:
              f"thresholds {thresholds or 'StarDist defaults'}"]
     if channels == 1:
         notes.append("widened to SegGal's two-channel input with a zero kernel for the other channel")
-    return Converted(segmenter, preprocessing(channels), "StarDist model folder (Keras 2 HDF5 weights)", notes)
+    return Converted(segmenter, preprocessing(task), "StarDist model folder (Keras 2 HDF5 weights)", notes,
+                     script_facts(channels, thresholds))
