@@ -29,8 +29,8 @@ source ``paper`` or ``generalist``, whose ``reference`` is their Hub repository 
 Their state, decided here only:
 
 * ``unavailable`` — the method does not run in this installation (its reason), SegGal has no converter for
-  the source's file format (:data:`seggal.zoo.convert.FORMATS`), or the paper's architecture for the method
-  differs from SegGal's (:data:`seggal.zoo.convert.ARCHITECTURE_MISMATCH`);
+  the source's file format (:data:`seggal.zoo.convert.FORMATS`), or the converter refuses the paper's files
+  for the method (:data:`seggal.zoo.convert.ARCHITECTURE_MISMATCH`: RF-Next);
 * ``ready`` — the converted checkpoint is in the Hugging Face cache (it runs offline);
 * ``downloadable`` — else: a source link and a converter exist; :func:`pull` (needs a network) downloads,
   converts and caches it, and the entry turns ready.

@@ -87,19 +87,20 @@ def test_find_entry():
         find_entry(table, "cellpose", "livecell-wholecell", "A172")
 
 
-def test_paper_models_whose_architecture_differs_from_seggals_are_unavailable_with_the_reason():
-    """The five MMDetection methods the paper trained with another head or detector are listed as unavailable
-    (saying why), not as downloadable models that would fail at conversion; the others stay downloadable."""
+def test_paper_models_the_converter_refuses_are_unavailable_with_the_reason():
+    """RF-Next, whose searched dilations are not in the checkpoint, is listed as unavailable (saying why), not as
+    a downloadable model that would fail at conversion; the MMDetection methods whose paper architecture differs
+    from SegGal's registry config (built from the checkpoint's own config) are downloadable."""
     from seggal import gallery
     from seggal.methods import availability
     from seggal.zoo.convert import ARCHITECTURE_MISMATCH
 
-    assert set(ARCHITECTURE_MISMATCH) == {"cascade-seesaw", "res2net", "hrnet", "rf-next", "mask-rcnn"}
-    for method in (*ARCHITECTURE_MISMATCH, "swin-s", "ms-rcnn"):
+    assert set(ARCHITECTURE_MISMATCH) == {"rf-next"}
+    for method in ("rf-next", "cascade-seesaw", "res2net", "hrnet", "mask-rcnn", "swin-s", "ms-rcnn"):
         entry = gallery.catalogue_entry(method, "tissuenet-nuclei-dual", "All")
         if not availability(method).available:  # MMDetection not installed: that reason comes first
             assert entry.state == "unavailable" and entry.reason == availability(method).reason
-        elif method in ARCHITECTURE_MISMATCH:
-            assert entry.state == "unavailable" and ARCHITECTURE_MISMATCH[method] in entry.reason
+        elif method == "rf-next":
+            assert entry.state == "unavailable" and "local_search_config_step11.json" in entry.reason
         else:
             assert entry.state in ("downloadable", "ready")

@@ -204,13 +204,16 @@ def test_mmdet2_checkpoint_predicts_as_mmdetection_itself(mask_rcnn, tmp_path, d
     np.testing.assert_array_equal(ours.scores, expected.scores)
 
 
-def test_mmdet2_checkpoint_of_another_architecture_is_refused(mask_rcnn, tmp_path):
+def test_mmdet2_checkpoint_whose_weights_do_not_fit_its_own_config_is_refused(mask_rcnn, tmp_path):
+    """The network is built from the checkpoint's embedded config (here with a two-convolution RPN); weights of
+    another network are a clear error naming the keys, and nothing is written."""
     from seggal.backends.mmdet import load_config
 
-    cascade = load_config("mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py").model.to_dict()
-    cascade["type"], cascade["rpn_head"]["num_convs"] = "CascadeRCNN", 2
-    original = _mmdet2_container(tmp_path, cascade, mask_rcnn.model.state_dict())
-    with pytest.raises(SegGalError, match="CascadeRCNN.*MaskRCNN|rpn_convs"):
+    two_conv_rpn = load_config("mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py").model.to_dict()
+    two_conv_rpn["rpn_head"]["num_convs"] = 2
+    original = _mmdet2_container(tmp_path, two_conv_rpn, mask_rcnn.model.state_dict())
+    with pytest.raises(SegGalError, match=r"epoch_50.pth: its weights do not fit the network of its own embedded "
+                                          r"config.*rpn_head.rpn_conv.0.conv.weight"):
         convert(original, method="mask-rcnn", task="tissuenet-nuclei-dual", training_set="All", out=tmp_path / "o")
     assert not (tmp_path / "o").exists()
 

@@ -36,16 +36,21 @@ Loading checkpoints trained with the paper's MMDetection 2.28 configs: MMDetecti
 state-dict layout of 2.x for the two-stage and SOLO families (mmdet 3.3's own model zoo still serves the
 ``v2.0`` checkpoints for Mask R-CNN, Swin, MS R-CNN, HRNet, Res2Net, ResNeSt, seesaw Cascade Mask R-CNN
 and SOLOv2; a maintainer confirmed "compatibility is fully kept", open-mmlab/mmdetection#9779), so such a
-``.pth`` loads into the network built here once (1) its tensors are read without unpickling code
-(``torch.load(weights_only=True)``; mmcv 1.x checkpoints also carry a ``meta`` dict of plain values)
-and (2) the 2.28 config used the same in_channels / one class as here — the shapes then match key for
-key. Mask2Former is the exception: its transformer modules were refactored for 3.0
-(open-mmlab/mmdetection#8763, #9515: ``transformer_decoder.layers.N.attentions.0/1`` → ``cross_attn`` /
-``self_attn``, ``ffns.0`` → ``ffn``, pixel-decoder encoder likewise), the 3.x model zoo re-released its
-weights under ``v3.0``, and mmdet 3.3 ships no converter (``tools/model_converters`` has none for it;
-mmsegmentation's PR #2532 contains one for the same modules). RF-Next checkpoints additionally need the
-searched dilation structure (the ``local_search_config_step*.json`` written during the search). Nothing
-of the paper's trained weights is published, so none of this is exercised here.
+``.pth`` loads once (1) its tensors are read without unpickling code (``torch.load(weights_only=True)``;
+mmcv 1.x checkpoints also carry a ``meta`` dict of plain values) and (2) the network is built from the
+checkpoint's own architecture: :mod:`seggal.zoo.formats.mmdet2` translates its embedded 2.x config to a
+3.3 model config, saved in ``backend.json`` (``model``) and built here instead of the registry config's
+model (the paper's Res2Net and HRNet are Cascade Mask R-CNNs, its Mask R-CNN is caffe-style, its seesaw
+heads predict with ``NormedLinear`` / ``NormedConv2d``). Mask2Former is the exception: its transformer
+modules were refactored for 3.0 (open-mmlab/mmdetection#8763, #9515: ``transformer_decoder.layers.N.attentions.0/1``
+→ ``cross_attn`` / ``self_attn``, ``ffns.0`` → ``ffn``, pixel-decoder encoder likewise), the 3.x model zoo
+re-released its weights under ``v3.0``, and mmdet 3.3 ships no converter (``tools/model_converters`` has
+none for it; mmsegmentation's PR #2532 contains one for the same modules): it runs the registry config
+with the keys renamed. RF-Next checkpoints of the paper (``fixed_multi_branch`` mode) additionally need
+the searched dilation structure (the ``local_search_config_step*.json`` written during the search), which
+they do not contain: given it, the converter stores it as ``rfsearch.structure`` and
+:meth:`MMDetSegmenter._wrap_rfsearch` sets each layer's dilation and widens it into branches as mmcv's
+``RFSearchHook`` does (a fixed structure is not searched further in training).
 
 Training state: the config's optimiser wrapper and its per-iteration parameter schedulers (warm-up) are
 built by :meth:`MMDetSegmenter.prepare_training`; the torch optimiser inside is
@@ -88,8 +93,9 @@ RFSEARCH = {
 }
 NEEDS_WEIGHTS = True
 _COUNT = {"type": "integer", "minimum": 0}
-#: backend.json: what rebuilds the network (method, config, in_channels, RF search state) and the
-#: training progress (epochs and optimiser steps done, AMP loss scale).
+#: backend.json: what rebuilds the network (method, config, in_channels, RF search state; ``model``, an
+#: MMDetection 3.3 model config that replaces the registry config's model, e.g. a converted checkpoint's
+#: own architecture) and the training progress (epochs and optimiser steps done, AMP loss scale).
 BACKEND_SCHEMA = {
     "type": "object",
     "required": ["backend", "method", "config", "in_channels"],
@@ -103,6 +109,8 @@ BACKEND_SCHEMA = {
         "normalisation": {"type": ["object", "null"], "required": ["mean", "std"],
                           "properties": {"mean": {"type": "array", "items": {"type": "number"}, "minItems": 1},
                                          "std": {"type": "array", "items": {"type": "number"}, "minItems": 1}}},
+        "model": {"type": ["object", "null"], "required": ["type", "backbone"],
+                  "properties": {"type": {"type": "string"}, "backbone": {"type": "object"}}},
         "epochs_done": _COUNT,
         "iterations_done": _COUNT,
         "loss_scale": {"type": ["object", "null"]},
@@ -271,7 +279,7 @@ class MMDetSegmenter(Segmenter):
     iteration_schedules = True
 
     def __init__(self, method: Method, in_channels: int, device: str, rf_state: dict | None = None,
-                 normalisation: dict | None = None):
+                 normalisation: dict | None = None, model: dict | None = None):
         import torch
         from mmdet.registry import MODELS
         from mmdet.utils import register_all_modules
@@ -285,7 +293,10 @@ class MMDetSegmenter(Segmenter):
         self.in_channels = in_channels
         self.device = device
         self.config = load_config(self.config_name)
-        model_cfg = adapt_model_config(self.config.model.to_dict(), in_channels)
+        #: an MMDetection 3.3 model config (plain dict, before :func:`adapt_model_config`) built instead of the
+        #: registry config's model: a converted checkpoint's own architecture (seggal.zoo.formats.mmdet2)
+        self.model_config = copy.deepcopy(model)
+        model_cfg = adapt_model_config(model if model is not None else self.config.model.to_dict(), in_channels)
         #: {"mean": [m], "std": [s]} on the [0, 255] input scale replacing INPUT_MEAN / INPUT_STD: the
         #: normalisation a converted checkpoint was trained with (seggal.zoo.formats.mmdet2)
         self.normalisation = normalisation
@@ -312,14 +323,27 @@ class MMDetSegmenter(Segmenter):
     # -- RF-Next -------------------------------------------------------------------------------------
 
     def _wrap_rfsearch(self, rf_state: dict | None) -> None:
-        """Wrap the searchable convolutions; restore a saved search state (rates per layer, step)."""
+        """Wrap the searchable convolutions; restore a saved search state (rates per layer, step, mode), or
+        set a searched ``structure`` ({layer: dilation}, RF-Next's ``fixed_multi_branch`` mode: each layer
+        set to its searched dilation, then widened to the branches around it, whose mixing weights the
+        checkpoint holds)."""
         from mmcv.cnn import RFSearchHook
         from mmcv.cnn.rfsearch.operator import BaseConvRFSearchOp
 
-        search = dict(RFSEARCH, step=(rf_state or {}).get("step", 0))
-        self.rf_hook = RFSearchHook(mode="search", config={"search": search}, by_epoch=True, verbose=False)
-        self.rf_hook.init_model(self.model)
-        if rf_state:
+        rf_state = rf_state or {}
+        search = dict(RFSEARCH, step=rf_state.get("step", 0))
+        mode = "fixed_multi_branch" if "structure" in rf_state else rf_state.get("mode", "search")
+        self.rf_hook = RFSearchHook(mode=mode, config={"search": search}, by_epoch=True, verbose=False)
+        if "structure" in rf_state:  # mmcv names the layers from the DDP wrapper down: "module.<name>"
+            self.rf_hook.config["structure"] = {"module." + k.removeprefix("module."): v
+                                                for k, v in rf_state["structure"].items()}
+            try:
+                self.rf_hook.init_model(self.model)
+            except KeyError as exc:
+                raise SegGalError(f"RF-Next structure: no searched dilation for layer {exc.args[0]}") from None
+            return
+        self.rf_hook.wrap_model(self.model)  # search mode's init_model without a structure; then the saved rates
+        if "layers" in rf_state:
             ops = {n: m for n, m in self.model.named_modules() if isinstance(m, BaseConvRFSearchOp)}
             if set(ops) != set(rf_state["layers"]):
                 raise SegGalError("RF-Next checkpoint: its searched layers do not match this network")
@@ -336,7 +360,7 @@ class MMDetSegmenter(Segmenter):
             return None
         layers = {n: {"dilation": list(m.op_layer.dilation), "rates": [list(r) for r in m.dilation_rates]}
                   for n, m in self.model.named_modules() if isinstance(m, BaseConvRFSearchOp)}
-        return {"step": self.rf_hook.config["search"]["step"], "layers": layers}
+        return {"step": self.rf_hook.config["search"]["step"], "mode": self.rf_hook.mode, "layers": layers}
 
     # -- inference -----------------------------------------------------------------------------------
 
@@ -463,7 +487,7 @@ class MMDetSegmenter(Segmenter):
                 raise SegGalError(f"{self.method_id}: training loss became {loss}; lower the learning rate")
             losses.append(loss)
         self.epochs_done += 1
-        if self.rf_hook is not None:
+        if self.rf_hook is not None and self.rf_hook.mode == "search":  # a fixed structure is not searched further
             import tempfile
 
             with tempfile.TemporaryDirectory() as work_dir:  # the hook writes its search log there
@@ -482,7 +506,8 @@ class MMDetSegmenter(Segmenter):
             self.loss_scale = self._optim.loss_scaler.state_dict()
         meta = {"backend": "mmdet", "method": self.method_id, "config": self.config_name,
                 "in_channels": self.in_channels, "mmdet_version": mmdet.__version__,
-                "rfsearch": self._rf_state(), "normalisation": self.normalisation, "epochs_done": self.epochs_done,
+                "rfsearch": self._rf_state(), "normalisation": self.normalisation, "model": self.model_config,
+                "epochs_done": self.epochs_done,
                 "iterations_done": self.iterations_done, "loss_scale": self.loss_scale}
         write_backend_meta(folder, meta)
 
@@ -520,7 +545,7 @@ def build(method: Method | str, checkpoint: str | Path | None = None, device: st
                           f"this SegGal uses {method.options['config']!r}")
     state = load_weights(folder, "pt", device)
     segmenter = MMDetSegmenter(method, int(meta["in_channels"]), device, rf_state=meta.get("rfsearch"),
-                               normalisation=meta.get("normalisation"))
+                               normalisation=meta.get("normalisation"), model=meta.get("model"))
     weights = folder / WEIGHTS_FILE
     result = segmenter.model.load_state_dict(state, strict=False)
     if result.missing_keys or result.unexpected_keys:

@@ -38,6 +38,7 @@ from seggal.methods import get_method
 from seggal.provenance import sha256_of
 from seggal.tasks import check_generalist_name, check_training_set, get_task
 from seggal.zoo.formats import BENCHMARK_REPO, FORMAT_MODULES, MODULES, Converted
+from seggal.zoo.formats.mmdet2 import RF_NEXT_REFUSAL
 
 PAPER = ("Wang Y., Zhao J., Xu H., Han C., Tao Z., Zhao D., Zhou D., Tong G., Liu D., Ji Z., "
          "A systematic evaluation of computation methods for cell segmentation, bioRxiv (2024)")
@@ -45,20 +46,11 @@ PAPER = ("Wang Y., Zhao J., Xu H., Han C., Tao Z., Zhao D., Zhou D., Tong G., Li
 #: (detectron2) are refused; of the deepcell files RetinaMask's are refused (its method is blocked,
 #: :mod:`seggal.methods`).
 FORMATS = frozenset({"mmdet2", "cellpose2", "stardist", "sam", "deepcell", "cellpose3", "micro-sam"})
-#: Paper models whose architecture SegGal's network for the method does not match, found by reading the
-#: authors' training configs (benchmark repository, mmdet_BM) against SegGal's MMDetection 3.3 configs.
-#: Their files are in a format SegGal converts, but :func:`convert` would refuse them (it compares the
-#: checkpoint's embedded config with SegGal's architecture), so the gallery lists them as unavailable.
-ARCHITECTURE_MISMATCH = {
-    "cascade-seesaw": "the paper's mask head predicts with NormedConv2d; SegGal's Cascade Mask RCNN seesaw uses a "
-                      "plain convolution",
-    "res2net": "the paper trained Res2Net as a Cascade Mask R-CNN; SegGal runs it as a Mask R-CNN",
-    "hrnet": "the paper trained HRNet (width 32) as a Cascade Mask R-CNN; SegGal runs it as a Mask R-CNN",
-    "rf-next": "the paper's RF-Next is a Cascade Mask R-CNN on Res2Net-101 whose searched dilations are stored in a "
-               "separate file, not in the checkpoint",
-    "mask-rcnn": "the paper's Mask R-CNN is caffe-style with a two-convolution RPN and a 4-conv box head; SegGal's is "
-                 "the standard one",
-}
+#: Paper models whose files are in a format SegGal converts but which :func:`convert` would refuse, with the
+#: reason; the gallery lists them as unavailable. The other MMDetection methods are built from the
+#: architecture in the checkpoint's own embedded config (:mod:`seggal.zoo.formats.mmdet2`), whatever
+#: SegGal's registry config for the method is.
+ARCHITECTURE_MISMATCH = {"rf-next": RF_NEXT_REFUSAL}
 
 
 def published_scores(method: str, task: str, training_set: str) -> dict:

@@ -4,13 +4,21 @@ An mmcv 1.x checkpoint is ``{"meta": {..., "mmdet_version", "config": <config te
 "optimizer": …}``, read with ``weights_only=True``. The embedded config text (``Config.pretty_text``,
 Python source) is never executed: :func:`parse_config` evaluates only literals and ``dict(...)`` calls.
 
-The architecture is read from that config and compared with the MMDetection 3.3 config SegGal runs for
-the method (:func:`architecture`): model type, backbone (type, depth, style, widths), neck, heads and
-predictor types. A checkpoint of another architecture (the paper trained Res2Net, HRNet and RF-Next as
-Cascade Mask R-CNN variants, Mask R-CNN with a two-convolution RPN, seesaw with normalised
-predictors) is refused naming the difference, since SegGal has no network to load it into. Two-stage
-models and SOLOv2 keep their state-dict layout from 2.x to 3.x (see :mod:`seggal.backends.mmdet`);
-Mask2Former's transformer layers were renamed (:func:`rename_mask2former`).
+The network is the checkpoint's own: its embedded model config is translated to MMDetection 3.3
+(:func:`model_config_3x`) and stored in ``backend.json`` (``model``), which the backend builds instead of
+the method's registry config — so the paper's caffe-style Mask R-CNN, its Res2Net and HRNet Cascade Mask
+R-CNNs and its seesaw Cascade Mask R-CNN with normalised predictors (``NormedLinear`` / ``NormedConv2d``)
+load as trained. MMDetection 3.x kept the 2.x model-config vocabulary (type names, arguments, the
+``train_cfg`` / ``test_cfg`` inside the model) and the state-dict layout of the two-stage and SOLO families,
+so the translation only drops 2.x's ``pretrained`` argument and adds the data preprocessor that 3.x
+detectors take (the 2.x pipeline's ``Pad(size_divisor=32)``). Mask2Former is the exception: its 2.x
+transformer configs (``BaseTransformerLayer`` with ``operation_order``) were restructured for 3.0, so it
+runs SegGal's registry config, whose architecture (:func:`architecture`) must match the checkpoint's, and
+its transformer layers were renamed (:func:`rename_mask2former`). A checkpoint without an embedded config
+is loaded into the registry network (its keys and shapes must fit). RF-Next (``fixed_multi_branch``: the
+checkpoint's convolutions are two-branch ``op_layer`` / ``branch_weights`` modules around searched dilations)
+also needs the searched-structure json its config names by path; ``path`` may be a folder holding the
+``.pth`` and that json (:func:`rf_next_state`), else the checkpoint is refused (:data:`RF_NEXT_REFUSAL`).
 
 Inputs as the paper fed them (``configs/_base_/datasets/coco_*``): dual-channel models see the two
 channels (nuclear, membrane) of the preprocessed windows x 255 (``LoadTIFImageFromFile2C``), one-channel
@@ -37,6 +45,14 @@ from seggal.zoo.formats import Converted, paper_record
 from seggal.zoo.formats.torch_file import load, segmenter_from_state, state_dict
 
 WHAT = "an MMDetection 2.x checkpoint (a dict with 'meta' and 'state_dict')"
+#: Why the paper's RF-Next checkpoints are not converted from the published file alone (its config:
+#: configs/rfnext/rfnext_fixed_multi_branch_*)
+RF_NEXT_REFUSAL = (
+    "the paper's RF-Next (a Cascade Mask R-CNN on Res2Net-101 run by RF-Next's fixed_multi_branch mode: every "
+    "searched convolution is two branches of different dilations) needs its searched dilations, which are not "
+    "in the checkpoint: its config names them by path only (configs/rfnext/search_log/"
+    "cascade_mask_rcnn_r2_101_fpn_20e_coco/local_search_config_step11.json of the benchmark repository), and the "
+    "published Drive link is the .pth file alone; `models import` converts a folder holding the .pth and that json")
 
 # ------------------------------------------------------------------------------------ the config text
 
@@ -104,6 +120,81 @@ def architecture(model: dict) -> dict:
 def differences(paper: dict, ours: dict) -> list[str]:
     """``key: paper value ≠ SegGal value`` for each part of two :func:`architecture` dicts that differs."""
     return [f"{k}: {paper.get(k)!r} ≠ {ours.get(k)!r}" for k in ours if paper.get(k) != ours.get(k)]
+
+
+#: model types whose 2.x configs cannot be read as 3.3 configs (see the module docstring)
+_RESTRUCTURED = frozenset({"Mask2Former", "MaskFormer"})
+
+
+def _without_pretrained(node):
+    """A copy of a config tree without 2.x's ``pretrained`` arguments (the detector's, and the heads' that
+    2.x detectors write into their config dicts when built)."""
+    if isinstance(node, dict):
+        return {k: _without_pretrained(v) for k, v in node.items() if k != "pretrained"}
+    if isinstance(node, (list, tuple)):
+        return type(node)(_without_pretrained(v) for v in node)
+    return node
+
+
+def model_config_3x(model: dict) -> dict | None:
+    """The MMDetection 3.3 model config of a 2.x model config (plain dicts): the same dict without 2.x's
+    ``pretrained`` arguments and with a ``DetDataPreprocessor`` padding to multiples of 32 (the 2.x test
+    pipeline's ``Pad``; its mean / std are set by the backend). ``None`` for the types whose 3.x configs
+    were restructured (:data:`_RESTRUCTURED`)."""
+    if model.get("type") in _RESTRUCTURED:
+        return None
+    out = _without_pretrained(model)
+    out["data_preprocessor"] = {"type": "DetDataPreprocessor", "mean": [0.0], "std": [1.0], "bgr_to_rgb": False,
+                                "pad_size_divisor": 32, "pad_mask": True}
+    return out
+
+
+def rf_next_hook(config: dict) -> dict | None:
+    """The ``RFSearchHook`` entry of a 2.x config's ``custom_hooks`` (RF-Next), else ``None``."""
+    hooks = config.get("custom_hooks") or []
+    return next((h for h in hooks if isinstance(h, dict) and h.get("type") == "RFSearchHook"), None)
+
+
+def rf_next_state(hook: dict, structure_file: Path | None, path: Path) -> dict:
+    """backend.json's ``rfsearch`` for an RF-Next checkpoint trained in ``fixed_multi_branch`` mode:
+    ``{"step": int, "structure": {layer: dilation}}`` from the searched-structure json ``structure_file``
+    (``{"search": …, "structure": {"module.<layer>": d or [dh, dw]}}``, as RF-Next's search writes it),
+    which the backend sets and widens into branches as mmcv's ``RFSearchHook`` does."""
+    import json
+
+    from seggal.backends.mmdet import RFSEARCH
+
+    if hook.get("mode", "search") != "fixed_multi_branch":
+        raise SegGalError(f"{path}: an RF-Next checkpoint in mode {hook.get('mode', 'search')!r}; SegGal converts the "
+                          "fixed_multi_branch mode the paper trained")
+    if structure_file is None:
+        raise SegGalError(f"{path}: {RF_NEXT_REFUSAL}")
+    search = (hook.get("config") or {}).get("search") or {}
+    differ = {k: search.get(k) for k in RFSEARCH if k != "step" and search.get(k) != RFSEARCH[k]}
+    if differ:
+        raise SegGalError(f"{path}: RF-Next search settings {differ} differ from SegGal's ({RFSEARCH})")
+    try:
+        structure = json.loads(structure_file.read_text(encoding="utf-8"))["structure"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SegGalError(f"{structure_file}: not an RF-Next searched-structure json ({exc})") from None
+    ok = isinstance(structure, dict) and structure and all(
+        isinstance(d, int) and d > 0 or isinstance(d, list) and len(d) == 2 and all(isinstance(v, int) and v > 0 for v in d)
+        for d in structure.values())
+    if not ok:
+        raise SegGalError(f"{structure_file}: its 'structure' must map layer names to positive dilations")
+    return {"step": int(search.get("step", 0)), "structure": structure}
+
+
+def _files(path: Path) -> tuple[Path, Path | None]:
+    """``path`` → (the checkpoint file, RF-Next's searched-structure json or ``None``): a file, or a folder
+    holding one ``.pth`` and at most one ``.json``."""
+    if not path.is_dir():
+        return path, None
+    checkpoints, structures = sorted(path.glob("*.pth")), sorted(path.glob("*.json"))
+    if len(checkpoints) != 1 or len(structures) > 1:
+        raise SegGalError(f"{path}: a folder; give the MMDetection .pth checkpoint file, or a folder holding it and "
+                          "RF-Next's searched-structure .json (one of each)")
+    return checkpoints[0], (structures[0] if structures else None)
 
 
 # ------------------------------------------------------------------------------------ the state dict
@@ -202,8 +293,7 @@ def convert(path: Path, method: Method, task: Task) -> Converted:
     """Read the MMDetection 2.x checkpoint ``path`` → a SegGal MMDetection segmenter with its weights."""
     from seggal.backends.mmdet import adapt_model_config, load_config
 
-    if path.is_dir():
-        raise SegGalError(f"{path}: a folder; give the MMDetection .pth checkpoint file")
+    path, structure_file = _files(path)
     container = load(path, WHAT)
     if not isinstance(container, dict) or "state_dict" not in container:
         raise SegGalError(f"{path}: not {WHAT}")
@@ -224,20 +314,33 @@ def convert(path: Path, method: Method, task: Task) -> Converted:
         state, in_channels = fold_replicated_input(state, first), 1
     if in_channels not in (1, 2):
         raise SegGalError(f"{path}: a {in_channels}-channel network; SegGal's MMDetection takes 1 or 2 channels")
-    ours = adapt_model_config(load_config(method.options["config"]).model.to_dict(), in_channels)
+    registry = adapt_model_config(load_config(method.options["config"]).model.to_dict(), in_channels)
+    model = model_config_3x(config["model"]) if isinstance(config.get("model"), dict) else None
+    notes, hook = [], rf_next_hook(config)
+    if bool(hook) != bool(method.options.get("rfsearch")):
+        raise SegGalError(f"{path}: {'an' if hook else 'not an'} RF-Next checkpoint; SegGal's {method.name} "
+                          f"{'is not' if hook else 'is'} RF-Next")
+    rfsearch = rf_next_state(hook, structure_file, path) if hook else None
     if "model" in config:
-        diff = differences(architecture(config["model"]), architecture(ours))
-        if diff:
+        diff = differences(architecture(config["model"]), architecture(registry))
+        if model is None and diff:
             raise SegGalError(f"{path}: the checkpoint's architecture differs from SegGal's {method.name} "
                               f"({method.options['config']}): {'; '.join(diff)}")
-    if ours.get("type") == "Mask2Former":
+        if model is not None and diff:
+            notes.append(f"the network is the checkpoint's own (its embedded config, translated to MMDetection 3.3), "
+                         f"not SegGal's {method.options['config']}: {'; '.join(diff)}")
+    if registry.get("type") == "Mask2Former":
         state = rename_mask2former(state)
     record = preprocessing(config, in_channels)
     backend_meta = {"backend": "mmdet", "method": method.id, "config": method.options["config"],
-                    "in_channels": in_channels, "mmdet_version": version or "2.x", "rfsearch": None,
-                    "normalisation": normalisation}
-    segmenter = segmenter_from_state(method, state, backend_meta)
-    notes = [f"MMDetection {version or '2.x'} checkpoint; architecture read from its embedded config"
+                    "in_channels": in_channels, "mmdet_version": version or "2.x", "rfsearch": rfsearch,
+                    "normalisation": normalisation, "model": model}
+    try:
+        segmenter = segmenter_from_state(method, state, backend_meta)
+    except SegGalError as exc:
+        network = "the network of its own embedded config" if model else f"SegGal's {method.name} network"
+        raise SegGalError(f"{path}: its weights do not fit {network}: {str(exc).split(': ', 1)[-1]}") from None
+    notes[:0] = [f"MMDetection {version or '2.x'} checkpoint; architecture read from its embedded config"
              if config else f"MMDetection {version or '2.x'} checkpoint without an embedded config: only the "
              "state dict's keys and shapes were checked"]
     return Converted(segmenter, paper_input(task, in_channels), f"MMDetection {version or '2.x'} checkpoint "
