@@ -30,7 +30,7 @@ Their state, decided here only:
 
 * ``unavailable`` — the method does not run in this installation (its reason), SegGal has no converter for
   the source's file format (:data:`seggal.zoo.convert.FORMATS`), or the converter refuses the paper's files
-  for the method (:data:`seggal.zoo.convert.ARCHITECTURE_MISMATCH`: RF-Next);
+  for the method (:data:`seggal.zoo.convert.ARCHITECTURE_MISMATCH`: RF-Next, ResNeSt);
 * ``ready`` — the converted checkpoint is in the Hugging Face cache (it runs offline);
 * ``downloadable`` — else: a source link and a converter exist; :func:`pull` (needs a network) downloads,
   converts and caches it, and the entry turns ready.
@@ -182,10 +182,10 @@ def _catalogue_entry(row: Mapping, cached: set[str]) -> Entry:
         state, reason = "unavailable", status.reason
     elif repo in cached:
         state, reason = "ready", ""
-    elif row["format"] not in CONVERTED_FORMATS:
-        state, reason = "unavailable", f"SegGal has no converter for {row['format']} files yet ({FORMATS[row['format']]})"
     elif method.id in ARCHITECTURE_MISMATCH and row["source"] == "paper":
         state, reason = "unavailable", f"cannot be converted: {ARCHITECTURE_MISMATCH[method.id]}"
+    elif row["format"] not in CONVERTED_FORMATS:
+        state, reason = "unavailable", f"SegGal has no converter for {row['format']} files yet ({FORMATS[row['format']]})"
     else:
         state, reason = "downloadable", (f"not downloaded yet (needs a network): python -m seggal models pull "
                                          f"{method.id} --task {row['task']} --train-set {name}")

@@ -75,16 +75,17 @@ METHODS: tuple[Method, ...] = (
        options={"config": "seesaw_loss/cascade-mask-rcnn_r101_fpn_seesaw-loss_sample1e-3-ms-2x_lvis-v1.py"}),
     _M("centermask2", "Centermask2", "general", "FCOS detector + spatial attention-guided mask (SAG-Mask)",
        "VoVNetV2", True, _P(4, None, 100_000, 32, None, "detectron2"), "detectron2", ("detectron2", "centermask"),
-       blocked="needs detectron2 and the centermask2 fork: pip finds no detectron2 release on the package registry "
-       "(only an unofficial 2021 repackaging, detectron2-cdo 0.5) and no centermask2 at all; both install only from "
-       "their git repositories"),
+       blocked="needs detectron2 and the centermask2 fork: pip finds no detectron2 release from its authors on the "
+       "package registry (only third-party repackagings such as detectron2-cdo 0.5 and pb1-detectron2 0.6) and no "
+       "centermask2 at all; both install only from their git repositories"),
     _M("solov2", "SOLOv2", "general", "direct per-pixel instance kernels with Matrix NMS",
        "ResNet-50 + FPN", False, _P(4, 60, None, 8, None, MMDET), "mmdet", ("mmdet", "mmcv", "mmengine"),
        options={"config": "solov2/solov2_r50_fpn_1x_coco.py"}),
     _M("resnest", "ResNeSt", "general", "Mask R-CNN with split-attention ResNeSt blocks",
        "ResNeSt-50 + FPN", True, _P(4, None, 50_000, 4, None, "detectron2-ResNeSt 0.1.1 in the paper; mmdet 3.3 here"),
        "mmdet", ("mmdet", "mmcv", "mmengine"),
-       notes="the paper ran detectron2-ResNeSt; SegGal runs MMDetection's ResNeSt config instead",
+       notes="the paper ran a detectron2-ResNeSt Cascade Mask R-CNN on ResNeSt-200 with deformable convolutions; "
+       "SegGal trains MMDetection's ResNeSt-50 Mask R-CNN config instead",
        options={"config": "resnest/mask-rcnn_s50_fpn_syncbn-backbone+head_ms-1x_coco.py"}),
     _M("res2net", "Res2Net", "general", "Mask R-CNN with multi-scale Res2Net blocks",
        "Res2Net-101 + FPN", False, _P(4, 20, None, 8, None, MMDET), "mmdet", ("mmdet", "mmcv", "mmengine"),

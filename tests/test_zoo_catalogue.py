@@ -88,19 +88,35 @@ def test_find_entry():
 
 
 def test_paper_models_the_converter_refuses_are_unavailable_with_the_reason():
-    """RF-Next, whose searched dilations are not in the checkpoint, is listed as unavailable (saying why), not as
-    a downloadable model that would fail at conversion; the MMDetection methods whose paper architecture differs
-    from SegGal's registry config (built from the checkpoint's own config) are downloadable."""
+    """RF-Next, whose searched dilations are not in the checkpoint, and ResNeSt, whose detectron2 network
+    computes what MMDetection cannot, are listed as unavailable (saying why), not as downloadable models that
+    would fail at conversion; the MMDetection methods whose paper architecture differs from SegGal's registry
+    config (built from the checkpoint's own config) are downloadable."""
     from seggal import gallery
     from seggal.methods import availability
     from seggal.zoo.convert import ARCHITECTURE_MISMATCH
 
-    assert set(ARCHITECTURE_MISMATCH) == {"rf-next"}
-    for method in ("rf-next", "cascade-seesaw", "res2net", "hrnet", "mask-rcnn", "swin-s", "ms-rcnn"):
+    assert set(ARCHITECTURE_MISMATCH) == {"rf-next", "resnest"}
+    for method in ("rf-next", "resnest", "cascade-seesaw", "res2net", "hrnet", "mask-rcnn", "swin-s", "ms-rcnn"):
         entry = gallery.catalogue_entry(method, "tissuenet-nuclei-dual", "All")
         if not availability(method).available:  # MMDetection not installed: that reason comes first
             assert entry.state == "unavailable" and entry.reason == availability(method).reason
         elif method == "rf-next":
             assert entry.state == "unavailable" and "local_search_config_step11.json" in entry.reason
+        elif method == "resnest":
+            assert entry.state == "unavailable"
+            assert "[p2, p2, p3, p4, p5, p6]" in entry.reason and "softmax probabilities" in entry.reason
         else:
             assert entry.state in ("downloadable", "ready")
+
+
+def test_every_paper_resnest_model_shows_why_it_is_not_converted():
+    """All five of the paper's ResNeSt rows (detectron2 files) say what differs, not that a converter is missing."""
+    from seggal import gallery
+    from seggal.methods import availability
+
+    entries = [e for e in gallery.catalogue("resnest") if e.source == "paper"]
+    assert len(entries) == 5 and all(e.state == "unavailable" for e in entries)
+    if availability("resnest").available:
+        assert all(e.reason.startswith("cannot be converted: ") and "ResNeSt-200" in e.reason for e in entries)
+        assert not any("no converter" in e.reason for e in entries)

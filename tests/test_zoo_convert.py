@@ -363,3 +363,25 @@ def test_sam_checkpoint_predicts_as_segment_anything_itself(tmp_path, dual_image
     np.testing.assert_array_equal(low, low0)
     np.testing.assert_array_equal(iou, iou0)
     np.testing.assert_array_equal(masks, masks0)
+
+
+# ----------------------------------------------------------------------------------------- detectron2
+
+
+def test_the_papers_resnest_file_is_refused_with_what_differs(tmp_path, capsys):
+    """`models import` of a detectron2-ResNeSt checkpoint (a look-alike of the container detectron2's
+    checkpointer writes: {"model": state dict, "iteration": …}) reaches the detectron2 module through the
+    catalogue's format, although SegGal runs ResNeSt on MMDetection, and refuses with the differences."""
+    import torch
+
+    from seggal.cli import main
+
+    original = tmp_path / "model_final.pth"
+    torch.save({"model": {"backbone.bottom_up.stem.conv1_1.weight": torch.zeros(64, 3, 3, 3),
+                          "proposal_generator.rpn_head.objectness_logits.weight": torch.zeros(5, 256, 1, 1)},
+                "iteration": 49999}, original)
+    assert main(["models", "import", str(original), "--method", "resnest", "--task", "nuclei-dual",
+                 "--train-set", "All", "--out", str(tmp_path / "out")]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error: ") and "[p2, p2, p3, p4, p5, p6]" in error and "mean logits" in error
+    assert "MMDetection 2.x checkpoint" not in error and not (tmp_path / "out").exists()

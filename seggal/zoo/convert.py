@@ -38,6 +38,7 @@ from seggal.methods import get_method
 from seggal.provenance import sha256_of
 from seggal.tasks import check_generalist_name, check_training_set, get_task
 from seggal.zoo.formats import BENCHMARK_REPO, FORMAT_MODULES, MODULES, Converted
+from seggal.zoo.formats.detectron2 import RESNEST_REFUSAL
 from seggal.zoo.formats.mmdet2 import RF_NEXT_REFUSAL
 
 PAPER = ("Wang Y., Zhao J., Xu H., Han C., Tao Z., Zhao D., Zhou D., Tong G., Liu D., Ji Z., "
@@ -46,11 +47,10 @@ PAPER = ("Wang Y., Zhao J., Xu H., Han C., Tao Z., Zhao D., Zhou D., Tong G., Li
 #: (detectron2) are refused; of the deepcell files RetinaMask's are refused (its method is blocked,
 #: :mod:`seggal.methods`).
 FORMATS = frozenset({"mmdet2", "cellpose2", "stardist", "sam", "deepcell", "cellpose3", "micro-sam"})
-#: Paper models whose files are in a format SegGal converts but which :func:`convert` would refuse, with the
-#: reason; the gallery lists them as unavailable. The other MMDetection methods are built from the
-#: architecture in the checkpoint's own embedded config (:mod:`seggal.zoo.formats.mmdet2`), whatever
-#: SegGal's registry config for the method is.
-ARCHITECTURE_MISMATCH = {"rf-next": RF_NEXT_REFUSAL}
+#: Paper models whose files :func:`convert` refuses for their architecture, with the reason; the gallery lists
+#: them as unavailable. The other MMDetection methods are built from the architecture in the checkpoint's own
+#: embedded config (:mod:`seggal.zoo.formats.mmdet2`), whatever SegGal's registry config for the method is.
+ARCHITECTURE_MISMATCH = {"rf-next": RF_NEXT_REFUSAL, "resnest": RESNEST_REFUSAL}
 
 
 def published_scores(method: str, task: str, training_set: str) -> dict:

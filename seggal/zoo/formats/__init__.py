@@ -51,9 +51,10 @@ def paper_record(source: str, **steps) -> Preprocessing:
     return replace(PAPER, source=f"{BENCHMARK_REPO}: {source}", **steps)
 
 
-#: catalogue format (``seggal.zoo.catalogue.FORMATS``) → module of this package, for the generalists' formats
-#: that the module of the method's backend (:data:`MODULES`) does not read
-FORMAT_MODULES = {"cellpose3": "cellpose3", "micro-sam": "micro_sam"}
+#: catalogue format (``seggal.zoo.catalogue.FORMATS``) → module of this package, for the formats that the module
+#: of the method's backend (:data:`MODULES`) does not read: the generalists' and the paper's detectron2 files
+#: of ResNeSt, a method SegGal runs on MMDetection
+FORMAT_MODULES = {"cellpose3": "cellpose3", "micro-sam": "micro_sam", "detectron2": "detectron2"}
 
 
 @dataclass
