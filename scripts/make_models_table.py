@@ -27,6 +27,17 @@ PAPER_FORMATS = {
     "cellpose": "cellpose2", "stardist": "stardist", "sam": "sam", "resnest": "detectron2", "centermask2": "detectron2",
     "mesmer": "deepcell", "featurenet": "deepcell", "retinamask": "deepcell",
 }
+#: The benchmark repository's commit that added its mmdet_BM configs (and RF-Next's search logs): extra files are
+#: fetched from it, so their bytes cannot change under a published SHA-256.
+BENCHMARK_COMMIT = "4c80240c827aebcb784fce31be9650b3edad7b83"
+BENCHMARK_RAW = f"https://raw.githubusercontent.com/BoomStarcuc/Cell-Segmentation-Benchmark/{BENCHMARK_COMMIT}"
+#: Files a method's converter needs beside its Drive file (``extra_files``): RF-Next's searched structure, which
+#: each of the paper's RF-Next configs (configs/rfnext/rfnext_fixed_multi_branch_cascade_mask_rcnn_r2_101_fpn_200e_
+#: coco_{tissuenet_n,tissuenet_w,livecell}.py) names as its ``rfstructure_file``; SHA-256 of the file at that commit.
+PAPER_EXTRA_FILES = {
+    "rf-next": ((f"{BENCHMARK_RAW}/mmdet_BM/mmdetection/configs/rfnext/search_log/cascade_mask_rcnn_r2_101_fpn_20e_coco/"
+                 "local_search_config_step11.json#sha256=b203675335d2b53bb33ed3a76d6fee0732df6a695e388a3fb84fd485c116b2a7"),),
+}
 CELLPOSE_GUIDE = "https://cellpose.readthedocs.io/en/v3.1.1.1/models.html"
 SAM_GUIDE = "https://github.com/facebookresearch/segment-anything#model-checkpoints"
 ALL_TASKS = tuple(t.id for t in TASKS)
@@ -82,7 +93,7 @@ def paper_rows(shared: Path) -> list[dict]:
                     "method_id": method.id, "method": r["method"], "source": "paper",
                     "format": PAPER_FORMATS[method.id], "drive_kind": r["drive_kind"], "drive_id": r["drive_id"],
                     "url": r["url"], "usage_guide": r["usage_guide"], "size_bytes": "", "sha256": "",
-                    "notes": "; ".join(notes)})
+                    "extra_files": " ".join(PAPER_EXTRA_FILES.get(method.id, ())), "notes": "; ".join(notes)})
     return out
 
 
@@ -96,7 +107,7 @@ def generalist_rows() -> list[dict]:
                         "input_channels": task.input_channels, "training_set": name, "method_id": method.id,
                         "method": method.name, "source": "generalist", "format": fmt, "drive_kind": "",
                         "drive_id": "", "url": url, "usage_guide": guide, "size_bytes": "", "sha256": sha,
-                        "notes": f"{GENERALIST_NOTE}: {note}"})
+                        "extra_files": "", "notes": f"{GENERALIST_NOTE}: {note}"})
     return out
 
 

@@ -30,7 +30,7 @@ Their state, decided here only:
 
 * ``unavailable`` — the method does not run in this installation (its reason), SegGal has no converter for
   the source's file format (:data:`seggal.zoo.convert.FORMATS`), or the converter refuses the paper's files
-  for the method (:data:`seggal.zoo.convert.ARCHITECTURE_MISMATCH`: RF-Next, ResNeSt);
+  for the method (:data:`seggal.zoo.convert.ARCHITECTURE_MISMATCH`: ResNeSt);
 * ``ready`` — the converted checkpoint is in the Hugging Face cache (it runs offline);
 * ``downloadable`` — else: a source link and a converter exist; :func:`pull` (needs a network) downloads,
   converts and caches it, and the entry turns ready.

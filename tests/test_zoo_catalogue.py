@@ -87,25 +87,30 @@ def test_find_entry():
         find_entry(table, "cellpose", "livecell-wholecell", "A172")
 
 
-def test_paper_models_the_converter_refuses_are_unavailable_with_the_reason():
-    """RF-Next, whose searched dilations are not in the checkpoint, and ResNeSt, whose detectron2 network
-    computes what MMDetection cannot, are listed as unavailable (saying why), not as downloadable models that
-    would fail at conversion; the MMDetection methods whose paper architecture differs from SegGal's registry
-    config (built from the checkpoint's own config) are downloadable."""
+def test_paper_mmdet_models_are_downloadable_rf_next_with_its_pinned_structure_json():
+    """Every paper MMDetection method is downloadable (RF-Next too: its rows list the searched-structure json of
+    the benchmark repository, at a pinned commit with its SHA-256, as an extra file the pull fetches); when
+    MMDetection is not installed, that reason comes first."""
+    import re
+
     from seggal import gallery
     from seggal.methods import availability
+    from seggal.zoo.catalogue import extra_files
     from seggal.zoo.convert import ARCHITECTURE_MISMATCH
 
-    assert set(ARCHITECTURE_MISMATCH) == {"rf-next", "resnest"}
-    for method in ("rf-next", "resnest", "cascade-seesaw", "res2net", "hrnet", "mask-rcnn", "swin-s", "ms-rcnn"):
+    assert set(ARCHITECTURE_MISMATCH) == {"resnest"}  # detectron2 (its own test below)
+    table = load_catalogue()
+    extras = {extra_files(row) for row in table.to_dict("records") if row["extra_files"]}
+    assert set(table[table["extra_files"] != ""]["method_id"]) == {"rf-next"} and len(extras) == 1
+    [[structure]] = extras
+    assert re.fullmatch(r"https://raw\.githubusercontent\.com/BoomStarcuc/Cell-Segmentation-Benchmark/[0-9a-f]{40}/"
+                        r"mmdet_BM/mmdetection/configs/rfnext/search_log/cascade_mask_rcnn_r2_101_fpn_20e_coco/"
+                        r"local_search_config_step11\.json", structure.url)
+    assert re.fullmatch(r"[0-9a-f]{64}", structure.sha256)
+    for method in ("rf-next", "cascade-seesaw", "res2net", "hrnet", "mask-rcnn", "swin-s", "ms-rcnn"):
         entry = gallery.catalogue_entry(method, "tissuenet-nuclei-dual", "All")
-        if not availability(method).available:  # MMDetection not installed: that reason comes first
+        if not availability(method).available:
             assert entry.state == "unavailable" and entry.reason == availability(method).reason
-        elif method == "rf-next":
-            assert entry.state == "unavailable" and "local_search_config_step11.json" in entry.reason
-        elif method == "resnest":
-            assert entry.state == "unavailable"
-            assert "[p2, p2, p3, p4, p5, p6]" in entry.reason and "softmax probabilities" in entry.reason
         else:
             assert entry.state in ("downloadable", "ready")
 
@@ -120,3 +125,13 @@ def test_every_paper_resnest_model_shows_why_it_is_not_converted():
     if availability("resnest").available:
         assert all(e.reason.startswith("cannot be converted: ") and "ResNeSt-200" in e.reason for e in entries)
         assert not any("no converter" in e.reason for e in entries)
+
+
+def test_bad_extra_files_name_line_and_column(tmp_path):
+    lines = PUBLISHED_MODELS.read_text(encoding="utf-8").splitlines()
+    i = next(k for k, line in enumerate(lines) if "#sha256=" in line)
+    for bad, why in (("#sha256=", "#sha256=ABC"), ("https://raw", "http://raw")):
+        path = tmp_path / "models.csv"
+        path.write_text("\n".join([*lines[:i], lines[i].replace(bad, why, 1), *lines[i + 1:]]) + "\n", encoding="utf-8")
+        with pytest.raises(SegGalError, match=rf"line {i + 1}, column 'extra_files'"):
+            load_catalogue(path)

@@ -153,3 +153,82 @@ def test_the_gallery_page_pulls_a_model_and_segment_runs_the_example_with_it(zoo
     assert at.selectbox(key="seg_method").value == "cellpose"
     assert at.selectbox(key="seg_checkpoint").value == reference  # the pulled model, not another
     assert any(m.label == "Cells found" for m in at.metric)
+
+
+RF_NEXT = ("rf-next", "tissuenet-nuclei-dual", "All")
+RF_NEXT_FIXTURES = FIXTURE.parents[1] / "mmdet2"
+
+
+@pytest.fixture()
+def rf_next(tmp_path, monkeypatch, server):  # noqa: F811
+    """The RF-Next row of the catalogue with Drive and GitHub raw pointed at the local server, which serves the
+    genuine MMDetection 2.28 RF-Next checkpoint as the row's Drive file (its structure json is not served yet)."""
+    from urllib.parse import urlsplit
+
+    from seggal.zoo.catalogue import extra_files
+
+    pytest.importorskip("mmdet")
+    pytest.importorskip("mmcv.ops")
+    for name, value in (("SEGGAL_CACHE", tmp_path / "seggal"), ("HF_HUB_CACHE", tmp_path / "hf"),
+                        ("SEGGAL_CHECKPOINTS", tmp_path / "checkpoints"), ("SEGGAL_DRIVE_URL", server.url),
+                        ("SEGGAL_GITHUB_RAW_URL", server.url), ("HF_ENDPOINT", server.url)):
+        monkeypatch.setenv(name, str(value))
+    row = find_entry(load_catalogue(), *RF_NEXT)
+    [extra] = extra_files(row)
+    server.files[f"/uc?id={row['drive_id']}"] = gzip.decompress((RF_NEXT_FIXTURES / "rf-next.pth.gz").read_bytes())
+    return server, row, extra, urlsplit(extra.url).path
+
+
+def _files_under(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.is_file()] if folder.exists() else []
+
+
+def test_an_rf_next_pull_without_its_structure_json_stores_nothing(rf_next, tmp_path):
+    """The json is fetched first: a 404, or bytes that are not the pinned file's, is a clear error before the
+    checkpoint is downloaded, and neither the model cache nor the staging folder keeps anything."""
+    from seggal.errors import SegGalError
+    from seggal.zoo.download import pull
+
+    srv, row, extra, path = rf_next
+    assert extra.name == "local_search_config_step11.json" and len(extra.sha256) == 64
+    with pytest.raises(SegGalError, match=f"download of {srv.url}{path} failed: 404"):
+        pull(row, source="paper")
+    srv.files[path] = (RF_NEXT_FIXTURES / "rf-next.json").read_bytes()  # a made-up structure, not the authors'
+    with pytest.raises(SegGalError, match=f"SHA-256 .* is not the published {extra.sha256}"):
+        pull(row, source="paper")
+    assert not any(p.startswith("/uc?id=") for _, p, _ in srv.requests)  # the checkpoint was never asked for
+    assert _files_under(tmp_path / "hf") == [] and _files_under(tmp_path / "seggal") == []
+    assert gallery.catalogue_entry(*RF_NEXT).state == "downloadable"
+
+
+def test_an_rf_next_pull_fetches_its_structure_json_and_segments(rf_next, tmp_path):
+    """With its json served (the fixture's made-up structure, so the row's hash is swapped for that file's),
+    the pull converts the genuine checkpoint read with that json, caches it, and the ready entry segments as
+    the same folder converted by `models import` does."""
+    from seggal.zoo.download import pull
+
+    srv, row, extra, path = rf_next
+    structure = (RF_NEXT_FIXTURES / "rf-next.json").read_bytes()
+    srv.files[path] = structure
+    digest = hashlib.sha256(structure).hexdigest()
+    snapshot = pull(row | {"extra_files": f"{extra.url}#sha256={digest}"}, source="paper")
+    assert [p for _, p, _ in srv.requests if p in (path, f"/uc?id={row['drive_id']}")] == \
+        [path, f"/uc?id={row['drive_id']}"]  # the json first, then the checkpoint
+    provenance = json.loads((snapshot / "provenance.json").read_text())
+    assert provenance["extra_files"] == [{"name": extra.name, "url": extra.url, "sha256": digest}]
+    assert _files_under(tmp_path / "seggal" / "downloads" / "original") == []  # the originals are not kept
+
+    entry = gallery.catalogue_entry(*RF_NEXT)
+    assert entry.state == "ready" and resolve_checkpoint(entry.reference) == snapshot
+    pixels = synthetic_tissue((64, 64), "Breast", seed=0)[0]
+    image = Image(pixels, ChannelSpec(0, 1))
+    labels = segment_image(gallery.load(entry, device="cpu"), image).labels
+    folder = tmp_path / "by-hand"
+    folder.mkdir()
+    (folder / "rf-next.pth").write_bytes(srv.files[f"/uc?id={row['drive_id']}"])
+    (folder / "structure.json").write_bytes(structure)
+    direct = convert(folder, method=RF_NEXT[0], task=RF_NEXT[1], training_set=RF_NEXT[2], out=tmp_path / "direct")
+    np.testing.assert_array_equal(labels, segment_image(build("rf-next", direct, device="cpu"), image).labels)
+    rfsearch = [json.loads((f / "backend.json").read_text())["rfsearch"] for f in (snapshot, direct)]
+    assert rfsearch[0] == rfsearch[1] and {len(layer["rates"]) for layer in rfsearch[0]["layers"].values()} == {2}
+    assert labels.max() > 0  # the tiny genuine network finds instances in this field

@@ -18,6 +18,10 @@ url            the link as published
 usage_guide    the authors' (or package's) instructions for the method
 size_bytes     size of the download when known, else empty
 sha256         SHA-256 of the download when known (checked on pull), else empty
+extra_files    further files the converter needs beside the download, space-separated ``URL`` or
+               ``URL#sha256=HEX`` (pip's hash fragment: the file's SHA-256 when known, checked on
+               pull); each is saved under the last part of its URL's path. RF-Next's searched-structure
+               json, at a pinned commit of the benchmark repository (:func:`extra_files`)
 notes          caveats (e.g. a Drive link two rows share)
 ============== ===================================================================================
 """
@@ -25,7 +29,10 @@ notes          caveats (e.g. a Drive link two rows share)
 from __future__ import annotations
 
 import re
-from pathlib import Path
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Mapping
+from urllib.parse import unquote, urlsplit
 
 import pandas as pd
 
@@ -38,7 +45,7 @@ PUBLISHED_MODELS = RESULTS_DIR / "published" / "models.csv"
 KEY = ("method_id", "task", "training_set")
 COLUMNS = (
     "task", "dataset", "modality", "target", "input_channels", "training_set", "method_id", "method", "source",
-    "format", "drive_kind", "drive_id", "url", "usage_guide", "size_bytes", "sha256", "notes",
+    "format", "drive_kind", "drive_id", "url", "usage_guide", "size_bytes", "sha256", "extra_files", "notes",
 )
 SOURCES = ("paper", "generalist")
 #: File formats of the sources, by the package that wrote them.
@@ -54,6 +61,35 @@ FORMATS = {
 }
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _DRIVE_ID = re.compile(r"[-\w]{20,}")
+_FILE_NAME = re.compile(r"[\w][-\w.]*")
+
+
+@dataclass(frozen=True)
+class ExtraFile:
+    """A file the converter needs beside a row's download: ``url``, the ``name`` it is saved under (the last
+    part of the URL's path) and its ``sha256`` ("" when not known)."""
+
+    url: str
+    name: str
+    sha256: str
+
+
+def extra_files(row: Mapping) -> tuple[ExtraFile, ...]:
+    """The ``extra_files`` of a catalogue row (``URL`` or ``URL#sha256=HEX``, space-separated) → ExtraFile
+    tuple (empty when the row has none); :class:`SegGalError` saying what is wrong with one."""
+    out: list[ExtraFile] = []
+    for item in (row.get("extra_files") or "").split():
+        parts = urlsplit(item)
+        sha256 = parts.fragment.removeprefix("sha256=") if parts.fragment.startswith("sha256=") else None
+        name = unquote(PurePosixPath(parts.path).name)
+        if parts.scheme != "https" or not parts.netloc:
+            raise SegGalError(f"extra file {item!r} is not an https link")
+        if (parts.fragment and sha256 is None) or (sha256 is not None and not _SHA256.fullmatch(sha256)):
+            raise SegGalError(f"extra file {item!r}: its fragment must be '#sha256=' and 64 lower-case hex digits")
+        if not _FILE_NAME.fullmatch(name) or name in {f.name for f in out}:
+            raise SegGalError(f"extra file {item!r}: its URL must end in a file name of its own")
+        out.append(ExtraFile(item.split("#", 1)[0], name, sha256 or ""))
+    return tuple(out)
 
 
 def _bad(path: Path, line: int, column: str, message: str) -> SegGalError:
@@ -65,9 +101,9 @@ def load_catalogue(path: str | Path | None = None) -> pd.DataFrame:
     (all str; ``size_bytes`` an Int64 column, <NA> when unknown).
 
     Checks the schema, each row's task / method / training set (paper rows: a training set of the task;
-    generalist rows: a name that is not one), the Drive columns, SHA-256 and size, unique keys, and that the
-    paper rows' keys are exactly those of the published scores table. Problems raise :class:`SegGalError`
-    naming the file, line (header = 1) and column.
+    generalist rows: a name that is not one), the Drive columns, SHA-256, size and extra files, unique keys,
+    and that the paper rows' keys are exactly those of the published scores table. Problems raise
+    :class:`SegGalError` naming the file, line (header = 1) and column.
     """
     path = Path(path) if path is not None else PUBLISHED_MODELS
     if not path.is_file():
@@ -109,6 +145,10 @@ def load_catalogue(path: str | Path | None = None) -> pd.DataFrame:
             raise _bad(path, line, "sha256", f"{row['sha256']!r} is not 64 lower-case hex digits")
         if row["size_bytes"] and not row["size_bytes"].isdigit():
             raise _bad(path, line, "size_bytes", f"{row['size_bytes']!r} is not a number of bytes")
+        try:
+            extra_files(row)
+        except SegGalError as exc:
+            raise _bad(path, line, "extra_files", str(exc)) from None
         key = (method.id, task.id, row["training_set"])
         if key in seen:
             raise _bad(path, line, "training_set", f"{key} repeats line {seen[key]}")

@@ -19,7 +19,8 @@ running code from it, and writes ``out``:
                                       test script fed the method
     provenance.json                   the same provenance, machine-readable (``paper_preprocessing``: the
                                       record applied, and the script's other facts: thresholds, tiling,
-                                      post-processing)
+                                      post-processing; ``extra_files``: name, URL and SHA-256 of each file
+                                      read beside the original, e.g. RF-Next's searched-structure json)
 
 The folder is written atomically (a staging folder swapped in), so a failed conversion leaves nothing.
 """
@@ -30,6 +31,7 @@ import importlib
 import json
 import os
 from pathlib import Path
+from typing import Mapping, Sequence
 
 from seggal.backends.base import check_preprocessing
 from seggal.checkpoint import PROVENANCE_FILE
@@ -39,7 +41,6 @@ from seggal.provenance import sha256_of
 from seggal.tasks import check_generalist_name, check_training_set, get_task
 from seggal.zoo.formats import BENCHMARK_REPO, FORMAT_MODULES, MODULES, Converted
 from seggal.zoo.formats.detectron2 import RESNEST_REFUSAL
-from seggal.zoo.formats.mmdet2 import RF_NEXT_REFUSAL
 
 PAPER = ("Wang Y., Zhao J., Xu H., Han C., Tao Z., Zhao D., Zhou D., Tong G., Liu D., Ji Z., "
          "A systematic evaluation of computation methods for cell segmentation, bioRxiv (2024)")
@@ -48,9 +49,11 @@ PAPER = ("Wang Y., Zhao J., Xu H., Han C., Tao Z., Zhao D., Zhou D., Tong G., Li
 #: :mod:`seggal.methods`).
 FORMATS = frozenset({"mmdet2", "cellpose2", "stardist", "sam", "deepcell", "cellpose3", "micro-sam"})
 #: Paper models whose files :func:`convert` refuses for their architecture, with the reason; the gallery lists
-#: them as unavailable. The other MMDetection methods are built from the architecture in the checkpoint's own
-#: embedded config (:mod:`seggal.zoo.formats.mmdet2`), whatever SegGal's registry config for the method is.
-ARCHITECTURE_MISMATCH = {"rf-next": RF_NEXT_REFUSAL, "resnest": RESNEST_REFUSAL}
+#: them as unavailable. The MMDetection methods are built from the architecture in the checkpoint's own
+#: embedded config (:mod:`seggal.zoo.formats.mmdet2`), whatever SegGal's registry config for the method is, and
+#: RF-Next's searched structure is the catalogue row's extra file (:func:`seggal.zoo.catalogue.extra_files`),
+#: pulled beside its checkpoint.
+ARCHITECTURE_MISMATCH = {"resnest": RESNEST_REFUSAL}
 
 
 def published_scores(method: str, task: str, training_set: str) -> dict:
@@ -79,6 +82,8 @@ def _card_section(provenance: dict, converted: Converted, generalist: bool = Fal
     scores = provenance["published"]
     rows = "\n".join(f"| {k} | {v} |" for k, v in scores.items()) or "| (none published for this slot) | |"
     notes = "\n".join(f"- {n}" for n in converted.notes)
+    extras = "".join(f"- Read beside it: {x['name']} from {x['url']} (SHA-256 `{x['sha256']}`)\n"
+                     for x in provenance["extra_files"])
     return f"""
 ## Provenance (converted by SegGal)
 
@@ -86,7 +91,7 @@ Converted from **{converted.source_format}** — not trained by SegGal.
 
 - Source: {provenance['source_url'] or '(a local file)'}
 - SHA-256 of the original: `{provenance['sha256']}`
-{"- A generalist, not from the paper: trained by its package's authors on their own data" if generalist
+{extras}{"- A generalist, not from the paper: trained by its package's authors on their own data" if generalist
    else f"- Paper: {PAPER}; training and test code: {BENCHMARK_REPO}"}
 {notes}
 
@@ -117,7 +122,7 @@ def _write_checkpoint(out: Path, segmenter, meta: dict, card_section: str, extra
 
 def convert(path: str | os.PathLike, *, method: str, task: str, training_set: str, out: str | os.PathLike,
             source_url: str | None = None, sha256: str | None = None, generalist: bool = False,
-            source_format: str | None = None) -> Path:
+            source_format: str | None = None, extra_files: Sequence[Mapping[str, str]] = ()) -> Path:
     """Convert the published model at ``path`` (file or folder, in its source's format) for ``method`` /
     ``task`` / ``training_set`` into the SegGal checkpoint folder ``out`` → ``out``.
 
@@ -126,9 +131,10 @@ def convert(path: str | os.PathLike, *, method: str, task: str, training_set: st
     data (not from the paper), whose ``training_set`` is its own name (``cyto3``, ``vit_b``; config.json
     ``"generalist": true``, :data:`seggal.checkpoint.GENERALIST`). ``source_format``: the catalogue's format
     of the file (``cellpose3``, ``micro-sam``: read by :data:`seggal.zoo.formats.FORMAT_MODULES`; default: the
-    format of the paper's files for the method). Raises :class:`SegGalError` for a file of the wrong format, a
-    network that does not fit, a pickle that would run code, or a method whose format cannot be
-    converted (the message says why).
+    format of the paper's files for the method). ``extra_files``: ``{name, url, sha256}`` of each file the
+    downloader fetched beside the original into the folder ``path`` (recorded in the provenance). Raises
+    :class:`SegGalError` for a file of the wrong format, a network that does not fit, a pickle that would run
+    code, or a method whose format cannot be converted (the message says why).
     """
     path = Path(path)
     if not path.exists():
@@ -145,6 +151,7 @@ def convert(path: str | os.PathLike, *, method: str, task: str, training_set: st
         "source_url": source_url or "",
         "sha256": sha256 or sha256_of(path),
         "original_name": path.name,
+        "extra_files": [dict(x) for x in extra_files],
         "source_format": converted.source_format,
         "paper": PAPER,
         "code": BENCHMARK_REPO,

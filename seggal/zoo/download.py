@@ -7,7 +7,10 @@ generalists, Cellpose's own downloader (:mod:`seggal.zoo.cellpose_fetch`, ``SEGG
 files go to a staging folder outside the Hugging Face cache
 (:func:`downloads_dir`), where an interrupted transfer is resumed (HTTP ``Range``, gdown's ``resume``); the
 file's SHA-256 is computed while it arrives, checked against the catalogue when it is known, and recorded in the
-converted checkpoint (``seggal.zoo.convert.convert(..., sha256=...)``). Torch files are read with
+converted checkpoint (``seggal.zoo.convert.convert(..., sha256=...)``). A row's extra files
+(:func:`seggal.zoo.catalogue.extra_files`: RF-Next's searched-structure json from the benchmark repository at a
+pinned commit) are fetched first, the same way, into the same staging folder; the download is then saved beside
+them under :data:`STAGED_NAMES` and the converter reads the folder. Torch files are read with
 ``torch.load(weights_only=True)`` only (:func:`seggal.zoo.safe.load_torch`). The converted folder is installed
 into the cache as one snapshot (:func:`install_snapshot`: ``models--<org>--<name>/snapshots/<revision>/`` and
 ``refs/<ref>``, staged and moved in with ``os.replace``), so a failed or cut pull leaves nothing half-written
@@ -15,8 +18,9 @@ there, and ``huggingface_hub.snapshot_download(repo, local_files_only=True)`` (o
 serves it afterwards.
 
 Configuration: ``SEGGAL_DRIVE_URL`` (Google Drive's base URL, default ``https://drive.google.com``; a test
-points it at a local server), ``SEGGAL_CACHE`` (staging folder parent, default ``~/.cache/seggal``) and
-huggingface_hub's ``HF_HUB_CACHE`` / ``HF_ENDPOINT`` / ``HF_HUB_OFFLINE`` (read at call time).
+points it at a local server), ``SEGGAL_GITHUB_RAW_URL`` (the same for ``https://raw.githubusercontent.com``),
+``SEGGAL_CACHE`` (staging folder parent, default ``~/.cache/seggal``) and huggingface_hub's ``HF_HUB_CACHE`` /
+``HF_ENDPOINT`` / ``HF_HUB_OFFLINE`` (read at call time).
 
 ``progress`` callbacks get ``(done, total)``: bytes for a file (``total`` None when unknown).
 """
@@ -37,11 +41,17 @@ from seggal.errors import SegGalError
 from seggal.hub import mirror_revision, repo_id
 from seggal.provenance import sha256_file, sha256_tree
 from seggal.zoo import cellpose_fetch
+from seggal.zoo.catalogue import extra_files
 from seggal.zoo.safe import load_torch
 
 Progress = Callable[[int, "int | None"], None]
 DRIVE_URL_ENV = "SEGGAL_DRIVE_URL"
 DEFAULT_DRIVE_URL = "https://drive.google.com"
+RAW_URL_ENV = "SEGGAL_GITHUB_RAW_URL"
+DEFAULT_RAW_URL = "https://raw.githubusercontent.com"
+#: The name a format's download is saved under beside the row's extra files (the converter finds it in that
+#: folder by its suffix: the paper's MMDetection checkpoint, read with RF-Next's json).
+STAGED_NAMES = {"mmdet2": "checkpoint.pth"}
 #: Formats whose files are torch pickles (checked with :func:`load_torch` before conversion).
 TORCH_FORMATS = ("mmdet2", "cellpose2", "cellpose3", "sam", "micro-sam", "detectron2")
 SOURCES = ("hub", "paper")
@@ -52,11 +62,13 @@ TIMEOUT_S = 30
 @dataclass(frozen=True)
 class Fetched:
     """An original download: ``path`` (file or folder), its ``sha256`` (of the file; of the sorted
-    ``name sha256`` lines for a folder) and ``url``."""
+    ``name sha256`` lines for a folder) and ``url``; ``extras``: the row's extra files, when ``path`` is the
+    folder holding them beside the download (``sha256`` and ``url`` are then the download's)."""
 
     path: Path
     sha256: str
     url: str
+    extras: tuple["Fetched", ...] = ()
 
 
 # ----------------------------------------------------------------------------------------------- locations
@@ -76,6 +88,12 @@ def drive_url(drive_kind: str, drive_id: str) -> str:
     raise SegGalError(f"Drive link kind {drive_kind!r} is not 'file' or 'folder'")
 
 
+def raw_url(url: str) -> str:
+    """Where a published URL is downloaded from: a GitHub raw link on :data:`RAW_URL_ENV`'s base when set."""
+    base = os.environ.get(RAW_URL_ENV, DEFAULT_RAW_URL).rstrip("/")
+    return base + url[len(DEFAULT_RAW_URL):] if url.startswith(DEFAULT_RAW_URL + "/") else url
+
+
 def source_url(entry: Mapping) -> str:
     """Where the original of a catalogue ``entry`` is downloaded from (Drive URL or the entry's own URL)."""
     return drive_url(entry["drive_kind"], entry["drive_id"]) if entry.get("drive_id") else entry["url"]
@@ -91,7 +109,10 @@ def _repo_folder(repo: str, cache_dir: Path) -> Path:
 
 
 def _hand_import(entry: Mapping) -> str:
-    return (f"download {entry['url']} by hand and run `python -m seggal models import PATH --method "
+    extras = extra_files(entry)
+    what = (f"{entry['url']} and {', '.join(x.url for x in extras)} by hand into one folder" if extras
+            else f"{entry['url']} by hand")
+    return (f"download {what} and run `python -m seggal models import {'FOLDER' if extras else 'PATH'} --method "
             f"{entry['method_id']} --task {entry['task']} --train-set {entry['training_set']} --out DIR`")
 
 
@@ -210,9 +231,15 @@ def drive_folder_files(folder_id: str) -> list[tuple[str, str]]:
 def fetch_original(entry: Mapping, *, progress: Progress | None = None) -> Fetched:
     """Download the original of a catalogue ``entry`` into ``downloads_dir()/<key>/`` and check it: a zip
     (not a torch file) is unpacked, and every torch file is read with ``weights_only=True`` (a pickle that
-    would run code is refused and deleted)."""
+    would run code is refused and deleted). The row's extra files come first (a failure costs no big
+    download), and then the :class:`Fetched` is the folder holding them and the download."""
     folder = _original_dir(entry)
     url = source_url(entry)
+    extras = extra_files(entry)
+    if extras and (entry["format"] == "cellpose3" or entry.get("drive_kind") == "folder"):
+        raise SegGalError(f"{entry['url']}: extra files are fetched beside a single downloaded file only")
+    fetched_extras = tuple(fetch_file(raw_url(x.url), folder, sha256=x.sha256, name=x.name, how=_hand_import(entry))
+                           for x in extras)
     if entry["format"] == "cellpose3":  # through Cellpose's own downloader (seggal.zoo.cellpose_fetch)
         path, url = cellpose_fetch.fetch(entry["training_set"], folder, entry["url"])
         fetched = _checked(path, sha256_file(path), entry.get("sha256", ""), url)
@@ -221,7 +248,8 @@ def fetch_original(entry: Mapping, *, progress: Progress | None = None) -> Fetch
     elif entry.get("drive_kind") == "folder":
         fetched = fetch_folder(url, folder / "folder", entry=entry)
     else:
-        fetched = fetch_file(url, folder, sha256=entry.get("sha256", ""), progress=progress, entry=entry)
+        fetched = fetch_file(url, folder, sha256=entry.get("sha256", ""), progress=progress, entry=entry,
+                             name=STAGED_NAMES.get(entry["format"]) if extras else None)
         if fetched.path.suffix == ".zip" and entry["format"] not in TORCH_FORMATS:
             fetched = Fetched(unpack_zip(fetched.path), fetched.sha256, fetched.url)
     if entry["format"] in TORCH_FORMATS:
@@ -233,7 +261,7 @@ def fetch_original(entry: Mapping, *, progress: Progress | None = None) -> Fetch
             except SegGalError:
                 shutil.rmtree(folder, ignore_errors=True)
                 raise
-    return fetched
+    return Fetched(folder, fetched.sha256, fetched.url, fetched_extras) if extras else fetched
 
 
 def _original_dir(entry: Mapping) -> Path:
@@ -349,8 +377,8 @@ def pull_hub(repo: str, *, revision: str | None = None, cache_dir: Path | None =
 
 
 def pull_original(entry: Mapping, *, progress: Progress | None = None, cache_dir: Path | None = None) -> Path:
-    """Download the original of a catalogue ``entry``, convert it (``seggal.zoo.convert.convert``) and install
-    the checkpoint in the Hugging Face cache → the snapshot folder."""
+    """Download the original of a catalogue ``entry`` (with its extra files), convert it
+    (``seggal.zoo.convert.convert``) and install the checkpoint in the Hugging Face cache → the snapshot folder."""
     fetched = fetch_original(entry, progress=progress)
     try:
         from seggal.zoo.convert import convert
@@ -361,7 +389,9 @@ def pull_original(entry: Mapping, *, progress: Progress | None = None, cache_dir
     with tempfile.TemporaryDirectory(prefix=".convert-", dir=downloads_dir()) as tmp:
         out = convert(fetched.path, method=entry["method_id"], task=entry["task"], training_set=entry["training_set"],
                       out=Path(tmp) / "checkpoint", source_url=entry["url"], sha256=fetched.sha256,
-                      generalist=entry.get("source") == "generalist", source_format=entry["format"])
+                      generalist=entry.get("source") == "generalist", source_format=entry["format"],
+                      extra_files=[{"name": x.name, "url": x.url, "sha256": f.sha256}
+                                   for x, f in zip(extra_files(entry), fetched.extras)])
         snapshot = install_snapshot(Path(out), repo, cache_dir=cache_dir)
     shutil.rmtree(_original_dir(entry), ignore_errors=True)  # converted and cached: the original is not kept
     return snapshot

@@ -52,7 +52,8 @@ RF_NEXT_REFUSAL = (
     "searched convolution is two branches of different dilations) needs its searched dilations, which are not "
     "in the checkpoint: its config names them by path only (configs/rfnext/search_log/"
     "cascade_mask_rcnn_r2_101_fpn_20e_coco/local_search_config_step11.json of the benchmark repository), and the "
-    "published Drive link is the .pth file alone; `models import` converts a folder holding the .pth and that json")
+    "published Drive link is the .pth file alone; `models pull` fetches that json beside it, and `models import` "
+    "converts a folder holding the .pth and that json")
 
 # ------------------------------------------------------------------------------------ the config text
 
