@@ -34,8 +34,9 @@ def paper_pixels(crop: np.ndarray) -> np.ndarray:
     percentiles (numpy.percentile), min-max, then CLAHE."""
     out = np.zeros(crop.shape, np.float32)
     for c in range(crop.shape[2]):
-        lo, hi = np.percentile(crop[:, :, c], [0.1, 99.9])
-        scaled = np.clip((crop[:, :, c].astype(np.float64) - lo) / (hi - lo), 0, 1)
+        plane = crop[:, :, c].astype(np.float32)  # float32 arithmetic, as csbdeep's normalize (CLAHE's bins magnify
+        lo, hi = np.percentile(plane, 0.1), np.percentile(plane, 99.9)  # a float64 rounding difference)
+        scaled = np.clip((plane - lo) / (hi - lo), 0, 1)
         out[:, :, c] = equalize_adapthist(scaled)
     return out
 
