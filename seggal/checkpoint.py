@@ -130,6 +130,12 @@ def _is_generated(data: str) -> bool:
     return str(data).startswith("synthetic")
 
 
+def recorded_training_set(data: str, training_set: str) -> str:
+    """The training set config.json records for a model trained on ``data`` with ``training_set``:
+    :data:`SYNTHETIC` for SegGal's generated sources, else ``training_set``."""
+    return SYNTHETIC if _is_generated(data) else training_set
+
+
 def _check_claim(task, training_set: str, synthetic: bool, generalist: bool, where: str) -> None:
     """The one rule for what a checkpoint's ``training_set`` may claim: :data:`SYNTHETIC` for a model trained on
     generated images, the generalist's own name for a generalist (:data:`GENERALIST`), else a training set of

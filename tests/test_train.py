@@ -333,3 +333,15 @@ def test_resume_refuses_a_damaged_last_checkpoint_and_points_to_best(one_epoch, 
     assert code == 2, err
     assert reason in err and f"Fall back to {tmp_path / 'run' / 'best'}" in err
     assert "Traceback" not in err
+
+
+def test_a_run_on_generated_nuclei_resumes(tmp_path):
+    """A run on a generated source records the training set "synthetic" (not the "All" it was asked for), and
+    resuming it compares like with like: a finished run resumes to its end without training again."""
+    config = dict(method="cellpose", data="synthetic-nuclei", task="nuclei-nuclear", out=tmp_path / "run", epochs=1,
+                  steps_per_epoch=1, max_val_images=1, batch_size=1, device="cpu")
+    first = train.train(train.TrainConfig(**config))
+    assert json.loads((first.last / "config.json").read_text())["training_set"] == "synthetic"
+    again = train.train(train.TrainConfig(**config, resume=True))
+    assert again.state["epoch"] == first.state["epoch"] == 1
+    assert again.state["train_seconds"] == first.state["train_seconds"]  # nothing was trained again

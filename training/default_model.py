@@ -4,14 +4,23 @@ Trains a small StarDist (by default; ``--method`` / ``--arch`` choose another) f
 :mod:`training.train` on generated nuclei (the ``synthetic-nuclei`` source: nuclear-stain fields at random
 magnifications, :func:`seggal.data.synthetic.synthetic_nuclei`), task ``nuclei-nuclear``. A backend that
 can tune its decision thresholds (``calibrate``: StarDist's ``optimize_thresholds``) tunes them on the
-synthetic validation split. Then the trained model and the classical baseline are both scored on the real
-annotated nuclei image that an installed package ships (the 2018 Data Science Bowl image of the
-``stardist`` package, :func:`seggal.examples.load_example` ``"dsb2018-nuclei"``) with
-:func:`seggal.evaluation.evaluate_segmenter`, through the same tiled inference the Segment page uses. The checkpoint is copied to :data:`seggal.gallery.EMBEDDED_DEFAULT` only when it scores higher than
-the baseline **and** its folder is at most ``--max-mb``; either way the report (both scores) is printed as
-JSON and kept as ``comparison.json`` in the run folder (and in the shipped model).
+synthetic validation split. Then the trained model and the classical baseline are both scored as a user
+would score them (:func:`score_as_written`: ``seggal segment`` writes label TIFFs with their scores sidecars,
+the metrics are read from those files) on two images:
 
-The real image is never used for training, validation or threshold tuning: it is the held-out test.
+- the real annotated nuclei image that an installed package ships (the 2018 Data Science Bowl image of the
+  ``stardist`` package, :func:`seggal.examples.load_example` ``"dsb2018-nuclei"``);
+- a clean field of well-separated round nuclei of many sizes, 1024² so that tile seams cut through them
+  (:func:`seggal.data.synthetic.clean_round_nuclei`), where tight outlines score close to 1.
+
+The checkpoint is copied to :data:`seggal.gallery.EMBEDDED_DEFAULT` only when it beats the baseline on the
+DSB image in mAP **and** AP75, scores at least :data:`CLEAN_MIN_MAP` mAP on the clean field, and its folder is
+at most ``--max-mb`` (:func:`verdict`); either way the report is printed as JSON and kept as
+``comparison.json`` in the run folder (and in the shipped model).
+
+Neither image is used for training, validation or threshold tuning. The DSB image is, however, the one the
+shipped model was chosen on among the candidates trained (the README lists them all), so its score there is
+not a held-out estimate; the report says so.
 """
 
 from __future__ import annotations
@@ -27,20 +36,59 @@ from seggal import checkpoint, gallery
 from training.train import TrainConfig, json_object_arg, train
 
 #: The shipped model: StarDist's U-Net at a quarter of its default width (16 base filters, ~0.37 M
-#: parameters, ~1.5 MB of float32 weights).
-DEFAULT_ARCH = {"unet_n_filter_base": 16}
+#: parameters, ~1.5 MB of float32 weights), trained on 128² crops of the generated fields.
+DEFAULT_ARCH = {"unet_n_filter_base": 16, "train_patch_size": [128, 128]}
 REAL_IMAGE = "dsb2018-nuclei (stardist/data/images/img2d.tif + stardist/data/images/mask2d.tif)"
 
 
-def score_on_real_nuclei(segmenter) -> dict:
-    """mAP … accuracy of ``segmenter`` on the DSB2018 image shipped with stardist."""
-    from seggal.evaluation import evaluate_segmenter, overall
+#: The clean test field (:func:`seggal.data.synthetic.clean_round_nuclei`): 1024², cut by tile seams.
+CLEAN_IMAGE = "clean round nuclei (seggal.data.synthetic.clean_round_nuclei, 1024², seed 1)"
+#: The least mAP a shipped model must reach on the clean field (issue 16).
+CLEAN_MIN_MAP = 0.8
+
+
+def _test_images(folder: Path) -> dict[str, tuple[Path, Path]]:
+    """Write the two test images and their ground truths as TIFFs under ``folder``: name → (image, truth)."""
+    import tifffile
+
+    from seggal.data.synthetic import clean_round_nuclei
     from seggal.examples import load_example
-    from seggal.image import ChannelSpec, Image, Sample
+    from seggal.io import write_labels
 
     example = load_example("dsb2018-nuclei")
-    image = Image(example.pixels, ChannelSpec(example.nuclear, example.membrane), example.key)
-    return overall(evaluate_segmenter(segmenter, [Sample(image, example.ground_truth)]))
+    images = {"dsb": (example.pixels[..., example.nuclear], example.ground_truth),
+              "clean": tuple(a[..., 0] if a.ndim == 3 else a for a in clean_round_nuclei())}
+    paths = {}
+    for name, (pixels, truth) in images.items():
+        image, gt = folder / f"{name}.tif", folder / f"{name}_gt.tif"
+        tifffile.imwrite(image, pixels)
+        write_labels(gt, truth)
+        paths[name] = (image, gt)
+    return paths
+
+
+def score_as_written(model: str | Path) -> dict[str, dict]:
+    """Score ``model`` (a checkpoint folder, or ``"baseline"``) as a user would: ``seggal segment`` writes
+    the label TIFF (and its scores sidecar) of each test image, and the scores come from those files,
+    read back as ``seggal evaluate`` reads them. Returns ``{"dsb": metrics, "clean": metrics}``."""
+    from seggal.cli import main as seggal
+    from seggal.cli.evaluate import read_pairs
+    from seggal.errors import SegGalError
+    from seggal.metrics import evaluate
+
+    chosen = ["--method", "baseline"] if str(model) == "baseline" else ["--checkpoint", str(model)]
+    scores = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, (image, gt) in _test_images(Path(tmp)).items():
+            out = Path(tmp) / f"{name}_pred.tif"
+            if seggal(["segment", str(image), *chosen, "--nuclear-channel", "0", "--target", "nuclei",
+                       "--cluster", "none", "--out", str(out)]) != 0:
+                raise SegGalError(f"seggal segment failed on the {name} test image")
+            _, truths, predictions, confidences = read_pairs(str(gt), str(out))
+            result = evaluate(truths, predictions, confidences)
+            scores[name] = {k: float(result[k]) for k in ("mAP", "AP50", "AP75", "AR50", "AR75", "accuracy")}
+            scores[name]["instances"] = int(predictions[0].max())
+    return scores
 
 
 def folder_mb(folder: Path) -> float:
@@ -66,15 +114,22 @@ def calibrated(best: Path, data: str, task: str, device: str | None) -> tuple[Pa
     return out, thresholds
 
 
-def verdict(accuracy: float, baseline: float, mb: float, max_mb: float, no_ship: bool = False) -> tuple[bool, str]:
-    """(ship it?, why): only a model more accurate than the baseline and at most ``max_mb`` ships."""
-    if not accuracy > baseline:
-        return False, f"does not beat the baseline ({accuracy:.3f} <= {baseline:.3f})"
+def verdict(model: dict, baseline: dict, mb: float, max_mb: float, no_ship: bool = False) -> tuple[bool, str]:
+    """(ship it?, why). ``model`` and ``baseline`` are :func:`score_as_written` results. A model ships only
+    if it beats the baseline on the DSB image in mAP **and** AP75, scores at least :data:`CLEAN_MIN_MAP`
+    mAP on the clean round nuclei, and its folder is at most ``max_mb``."""
+    dsb, ref, clean = model["dsb"], baseline["dsb"], model["clean"]["mAP"]
+    for metric in ("mAP", "AP75"):
+        if not dsb[metric] > ref[metric]:
+            return False, f"does not beat the baseline on the DSB image in {metric} ({dsb[metric]:.3f} <= {ref[metric]:.3f})"
+    if not clean >= CLEAN_MIN_MAP:
+        return False, f"traces clean round nuclei too loosely (mAP {clean:.3f} < {CLEAN_MIN_MAP})"
     if mb > max_mb:
         return False, f"larger than {max_mb} MB ({mb:.2f} MB)"
     if no_ship:
-        return False, "beats the baseline and fits, but --no-ship was given"
-    return True, f"beats the baseline ({accuracy:.3f} > {baseline:.3f}) and fits ({mb:.2f} MB)"
+        return False, "passes every bar, but --no-ship was given"
+    return True, (f"beats the baseline on the DSB image (mAP {dsb['mAP']:.3f} > {ref['mAP']:.3f}, AP75 "
+                  f"{dsb['AP75']:.3f} > {ref['AP75']:.3f}), mAP {clean:.3f} on clean round nuclei, {mb:.2f} MB")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,8 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--method", default="stardist")
     p.add_argument("--arch", type=json_object_arg, default=DEFAULT_ARCH, help="architecture options (JSON object)")
     p.add_argument("--data", default="synthetic-nuclei", help="training source (default: generated nuclei)")
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--steps-per-epoch", type=int, default=40, help="cap on the optimiser steps of each epoch")
+    p.add_argument("--epochs", type=int, default=80)
+    p.add_argument("--steps-per-epoch", type=int, default=100, help="cap on the optimiser steps of each epoch")
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--lr", type=float, default=2e-3,
                    help="learning rate (default 2e-3: the paper's 3e-4 is for 100 epochs of full TissueNet)")
@@ -94,27 +149,29 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--resume", action="store_true")
     args = p.parse_args(argv)
 
-    from seggal.backends import build
-
     task = "nuclei-nuclear"
     run = train(TrainConfig(method=args.method, data=args.data, task=task, out=args.out, epochs=args.epochs,
                             steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size, lr=args.lr,
                             device=args.device, arch=args.arch, resume=args.resume))
     model, thresholds = calibrated(run.best, args.data, task, args.device)
-    trained, _ = gallery.load_checkpoint(model, device=args.device)
     report = {
-        "image": REAL_IMAGE,
+        "images": {"dsb": REAL_IMAGE, "clean": CLEAN_IMAGE},
+        "scored_as": "seggal segment writes the label TIFF and its scores sidecar; the scores are read from "
+                     "those files (seggal evaluate's reader)",
+        "selection": "the DSB image is also the image the shipped model was chosen on among the candidates "
+                     "(README, 'The default model'); its score there is not a held-out estimate",
         "trained": {"method": args.method, "arch": args.arch, "data": args.data,
                     "best_epoch": run.state["best_epoch"], "epochs": args.epochs,
                     "steps_per_epoch": args.steps_per_epoch, "batch_size": args.batch_size, "learning_rate": args.lr,
                     "train_seconds": round(run.state["train_seconds"], 1), "thresholds": thresholds,
                     "synthetic_validation": run.state["history"][run.state["best_epoch"] - 1]["validation"]},
-        "model": score_on_real_nuclei(trained),
-        "baseline": score_on_real_nuclei(build("baseline", target="nuclei")),
+        "model": score_as_written(model),
+        "baseline": score_as_written("baseline"),
         "checkpoint_mb": round(folder_mb(model), 2),
         "max_mb": args.max_mb,
+        "clean_min_mAP": CLEAN_MIN_MAP,
     }
-    report["shipped"], report["reason"] = verdict(report["model"]["accuracy"], report["baseline"]["accuracy"],
+    report["shipped"], report["reason"] = verdict(report["model"], report["baseline"],
                                                   report["checkpoint_mb"], args.max_mb, args.no_ship)
     text = json.dumps(report, indent=2) + "\n"
     (args.out / "comparison.json").write_text(text, encoding="utf-8")

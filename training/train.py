@@ -333,7 +333,8 @@ def resume_state(last: Path, config: TrainConfig, epochs: int) -> tuple[dict, li
         saved = checkpoint.read_config(last)
     except SegGalError as exc:
         raise refuse(str(exc)) from None
-    want = {"method": get_method(config.method).id, "task": get_task(config.task).id, "training_set": config.train_set}
+    want = {"method": get_method(config.method).id, "task": get_task(config.task).id,
+            "training_set": checkpoint.recorded_training_set(str(config.data), config.train_set)}
     found = {key: saved.get(key) for key in want}
     if found != want:
         raise refuse(f"it holds a run of {found}, not {want}")
