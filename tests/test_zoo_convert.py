@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from sam_outputs import assert_same_point_prompt_outputs
 from paper_input import dataset_window
 from seggal.backends import build
 from seggal.data.synthetic import synthetic_tissue
@@ -335,7 +336,7 @@ def test_sam_checkpoint_predicts_as_segment_anything_itself(tmp_path, dual_image
     point prompt (mask logits, predicted IoU) are compared: the converted model's and segment-anything's
     loaded from the original file."""
     import torch
-    from segment_anything import SamPredictor, sam_model_registry
+    from segment_anything import sam_model_registry
 
     from seggal.backends.sam import random_init, rgb
 
@@ -351,18 +352,7 @@ def test_sam_checkpoint_predicts_as_segment_anything_itself(tmp_path, dual_image
     png = np.dstack((window, np.zeros(dual_image.shape, np.float32)))[..., [1, 0, 2]].astype(np.uint8)
     np.testing.assert_array_equal(rgb(dual_image, ours.preprocessing), png)
     direct = sam_model_registry["vit_b"](checkpoint=str(original)).eval()
-    outputs = []
-    for sam in (ours.sam, direct):
-        predictor = SamPredictor(sam)
-        with torch.inference_mode():
-            predictor.set_image(rgb(dual_image))
-            outputs.append(predictor.predict(point_coords=np.array([[32, 32]]), point_labels=np.array([1]),
-                                             return_logits=True))
-    (masks, iou, low), (masks0, iou0, low0) = outputs
-    assert np.std(low0) > 0
-    np.testing.assert_array_equal(low, low0)
-    np.testing.assert_array_equal(iou, iou0)
-    np.testing.assert_array_equal(masks, masks0)
+    assert_same_point_prompt_outputs(ours.sam, direct, rgb(dual_image))
 
 
 # ----------------------------------------------------------------------------------------- detectron2

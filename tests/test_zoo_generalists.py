@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from sam_outputs import assert_same_point_prompt_outputs
 from zoo_server import server  # noqa: F401 — the 127.0.0.1 server and its fixture
 
 from seggal import gallery
@@ -211,7 +212,7 @@ def test_micro_sam_checkpoint_with_decoder_runs_its_sam_part_as_segment_anything
     from the converted checkpoint and from segment-anything loaded with ``model_state`` are identical."""
     from collections import OrderedDict
 
-    from segment_anything import SamPredictor, sam_model_registry
+    from segment_anything import sam_model_registry
 
     from seggal.backends.sam import random_init, rgb
 
@@ -233,18 +234,7 @@ def test_micro_sam_checkpoint_with_decoder_runs_its_sam_part_as_segment_anything
     ours = build("sam", folder, device="cpu")
     direct = sam_model_registry["vit_b"]()
     direct.load_state_dict(state)
-    outputs = []
-    for sam in (ours.sam, direct.eval()):
-        predictor = SamPredictor(sam)
-        with torch.inference_mode():
-            predictor.set_image(rgb(image, ours.preprocessing))
-            outputs.append(predictor.predict(point_coords=np.array([[32, 32]]), point_labels=np.array([1]),
-                                             return_logits=True))
-    (masks, iou, low), (masks0, iou0, low0) = outputs
-    assert np.std(low0) > 0
-    np.testing.assert_array_equal(low, low0)
-    np.testing.assert_array_equal(iou, iou0)
-    np.testing.assert_array_equal(masks, masks0)
+    assert_same_point_prompt_outputs(ours.sam, direct.eval(), rgb(image, ours.preprocessing))
 
 
 def test_micro_sam_layouts_unwrap_as_micro_sam_reads_them(tmp_path):

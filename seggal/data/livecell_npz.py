@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from seggal.data.livecell import cell_type
-from seggal.data.npz import Member, open_arrays, strings
+from seggal.data.npz import Member, check_pair, open_arrays, strings
 from seggal.errors import SegGalError
 from seggal.image import ChannelSpec, Image, as_labels
 
@@ -93,12 +93,7 @@ def _check(path: Path, headers: dict[str, Member]) -> None:
     for key, member in (("X", X), ("y", y)):
         if not (len(member.shape) == 3 or (len(member.shape) == 4 and member.shape[-1] == 1)):
             raise SegGalError(f"{path}: {key} has shape {member.shape}; expected (N, H, W, 1) or (N, H, W)")
-    if X.shape[:3] != y.shape[:3]:
-        raise SegGalError(f"{path}: X {X.shape} and y {y.shape} differ in number of windows or size")
-    if X.dtype.kind not in "iuf":
-        raise SegGalError(f"{path}: X has dtype {X.dtype}; expected numbers")
-    if y.dtype.kind not in "iuf":
-        raise SegGalError(f"{path}: y has dtype {y.dtype}; labels must be integers")
+    check_pair(path, X, y, "windows")
 
 
 def open_livecell_npz(path: str | os.PathLike) -> LiveCellWindows:

@@ -147,6 +147,17 @@ def strings(path: Path, key: str, n: int) -> tuple[str, ...]:
     return tuple(v.decode() if isinstance(v, bytes) else str(v) for v in values.tolist())
 
 
+def check_pair(path: Path, X: Member, y: Member, what: str = "images") -> None:
+    """What both data sets' ``X`` (pixels) and ``y`` (labels) must share: the number of ``what`` and their
+    size (the first three axes), and numeric dtypes; :class:`SegGalError` naming ``path`` otherwise."""
+    if X.shape[:3] != y.shape[:3]:
+        raise SegGalError(f"{path}: X {X.shape} and y {y.shape} differ in number of {what} or size")
+    if X.dtype.kind not in "iuf":
+        raise SegGalError(f"{path}: X has dtype {X.dtype}; expected numbers")
+    if y.dtype.kind not in "iuf":
+        raise SegGalError(f"{path}: y has dtype {y.dtype}; labels must be integers")
+
+
 def open_arrays(path: str | os.PathLike, required: Sequence[str], arrays: Sequence[str],
                 check: Callable[[Path, dict[str, Member]], None], hint: str = "") -> tuple[set[str], dict[str, np.ndarray]]:
     """Open the ``.npz`` at ``path`` without reading its data → (its member names, {name: read-only memory map}

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seggal.data.npz import Member, open_arrays, strings
+from seggal.data.npz import Member, check_pair, open_arrays, strings
 from seggal.errors import SegGalError
 from seggal.image import ChannelSpec, Image, as_labels
 
@@ -102,12 +102,7 @@ def _check_layout(path: Path, X: Member, y: Member) -> None:
         raise SegGalError(f"{path}: X has shape {X.shape}; expected (N, H, W, 2) [nuclear, membrane]")
     if len(y.shape) != 4 or y.shape[-1] != 2:
         raise SegGalError(f"{path}: y has shape {y.shape}; expected (N, H, W, 2) [whole-cell, nuclear labels]")
-    if X.shape[:3] != y.shape[:3]:
-        raise SegGalError(f"{path}: X {X.shape} and y {y.shape} differ in number of images or size")
-    if X.dtype.kind not in "iuf":
-        raise SegGalError(f"{path}: X has dtype {X.dtype}; expected numbers")
-    if y.dtype.kind not in "iuf":
-        raise SegGalError(f"{path}: y has dtype {y.dtype}; labels must be integers")
+    check_pair(path, X, y)
 
 
 def open_tissuenet(path: str | os.PathLike) -> TissueNet:

@@ -57,8 +57,8 @@ def diam_mean(path: Path, state: dict) -> float:
     return float(state["diam_mean"].reshape(-1)[0]) if "diam_mean" in state else 30.0
 
 
-def preprocessing(diameter: float, nuclear_only: bool) -> dict:
-    """How Cellpose runs the model (module docstring), as provenance.json's record."""
+def script_facts(diameter: float, nuclear_only: bool) -> dict:
+    """How Cellpose runs the model (module docstring), for provenance.json (the record applied is PREPROCESSING)."""
     return {
         "comment": "as Cellpose 3.1 runs a model file: CellposeModel(pretrained_model=FILE).eval(x, channels, "
                    "normalize=True) with no diameter (resized by diam_mean / diam_labels)",
@@ -67,7 +67,6 @@ def preprocessing(diameter: float, nuclear_only: bool) -> dict:
         "normalisation": {"method": "cellpose normalize99", "low": 1.0, "high": 99.0, "per_channel": True},
         "diam_mean": diameter,
         "diameter": None,
-        "seggal_preprocessing": PREPROCESSING.to_dict(),
     }
 
 
@@ -103,4 +102,4 @@ def convert(path: Path, method: Method, task: Task) -> Converted:
         notes.append(f"the file has no {' / '.join(filled)}: set to {diameter:g} as Cellpose's CPnet does")
     if nchan == 1:
         notes.append("widened to Cellpose 3.1's two-channel input with a second channel that contributes nothing")
-    return Converted(segmenter, PREPROCESSING, "Cellpose 3 model file", notes, preprocessing(diameter, nuclear_only))
+    return Converted(segmenter, PREPROCESSING, "Cellpose 3 model file", notes, script_facts(diameter, nuclear_only))

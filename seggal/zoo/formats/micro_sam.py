@@ -52,7 +52,7 @@ def sam_state(obj: object, path: Path) -> tuple[dict, int]:
     return state_dict(obj, path, WHAT), 0
 
 
-def preprocessing(task: Task) -> dict:
+def script_facts(task: Task) -> dict:
     """How micro-sam feeds its automatic segmentation without a decoder, as provenance.json's record."""
     return {
         "comment": "as micro-sam runs a SAM model without a decoder (automatic_segmentation, mode 'amg')",
@@ -60,7 +60,6 @@ def preprocessing(task: Task) -> dict:
         "channel_order": (["channel 0", "channel 1", "zeros"] if task.input_channels == "dual"
                           else ["grey", "grey", "grey"]),
         "generator": {"points_per_side": 32},
-        "seggal_preprocessing": PREPROCESSING.to_dict(),
     }
 
 
@@ -89,4 +88,4 @@ def convert(path: Path, method: Method, task: Task) -> Converted:
                      "instance segmentation (AIS) are not carried over: SegGal does not build them")
     else:
         notes.append("micro-sam's instance-segmentation decoder (a separate *_decoder.pt) is not used")
-    return Converted(segmenter, PREPROCESSING, f"micro-sam checkpoint ({model_type})", notes, preprocessing(task))
+    return Converted(segmenter, PREPROCESSING, f"micro-sam checkpoint ({model_type})", notes, script_facts(task))
