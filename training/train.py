@@ -272,10 +272,13 @@ class _Dist:
             dist.barrier()
 
     def close(self) -> None:
+        """Wait for every rank, then leave the process group (a rank that tears gloo down while a peer is still
+        between collectives can abort it: "terminate called without an active exception")."""
         if self.world > 1:
             import torch.distributed as dist
 
             if dist.is_initialized():
+                dist.barrier()
                 dist.destroy_process_group()
 
 
