@@ -30,7 +30,8 @@ segmenter; a different plan starts afresh.
 
 **Segmenters.** Tasks carry a picklable recipe (:class:`Recipe`, or any hashable zero-argument callable
 returning a :class:`~seggal.backends.base.Segmenter`); :func:`worker_segmenter` builds it once per worker
-process. GPU workers pick their GPU through :func:`seggal.backends.device.pick_device` (``device=None``).
+process. GPU workers pick their GPU through :func:`seggal.backends.device.pick_device` (``device=None``); on a
+local cluster with several GPUs :func:`worker_device` spreads the workers over them.
 
 **Clusters** (:func:`connect`): ``None`` runs in this process, ``"local"`` a ``distributed.LocalCluster``
 of single-threaded worker processes, ``"slurm"`` a ``dask_jobqueue.SLURMCluster`` (:func:`slurm_cluster`:
@@ -82,8 +83,8 @@ class Recipe:
         from seggal.backends import build
         from seggal.backends.device import gpu_count
 
-        return build(self.method, self.checkpoint or None, device=worker_device(self.device, _worker_name(), gpu_count()),
-                     target=self.target)
+        device = worker_device(self.device, _worker_name(), gpu_count())
+        return build(self.method, self.checkpoint or None, device=device, target=self.target)
 
 
 def worker_device(device: str | None, worker: object, gpus: int) -> str | None:
