@@ -62,6 +62,17 @@ def _number(value, name: str) -> float:
     return float(value)
 
 
+def _check_percentiles(low, high, what: str = "") -> None:
+    """:class:`SegGalError` unless ``low`` and ``high`` are numbers with 0 <= low < high <= 100 (``what``: the
+    field they belong to, for the message)."""
+    prefix = f"{what} " if what else ""
+    _number(low, f"{prefix}low")
+    _number(high, f"{prefix}high")
+    if not 0 <= low < high <= 100:
+        raise SegGalError(f"preprocessing: {prefix}{'needs' if what else 'need'} 0 <= low < high <= 100, "
+                          f"got low={low}, high={high}")
+
+
 @dataclass(frozen=True)
 class Percentiles:
     """A per-channel percentile normalisation ``(V - p_low) / (p_high - p_low)``, clipped to [0, 1] when ``clip``."""
@@ -71,11 +82,7 @@ class Percentiles:
     clip: bool = False
 
     def __post_init__(self) -> None:
-        _number(self.low, "method_normalisation low")
-        _number(self.high, "method_normalisation high")
-        if not 0 <= self.low < self.high <= 100:
-            raise SegGalError(f"preprocessing: method_normalisation needs 0 <= low < high <= 100, got low={self.low}, "
-                              f"high={self.high}")
+        _check_percentiles(self.low, self.high, "method_normalisation")
         if not isinstance(self.clip, bool):
             raise SegGalError(f"preprocessing: method_normalisation clip must be true or false, got {self.clip!r}")
 
@@ -100,10 +107,7 @@ class Preprocessing:
     source: str = ""
 
     def __post_init__(self) -> None:
-        for name in ("low", "high"):
-            _number(getattr(self, name), name)
-        if not 0 <= self.low < self.high <= 100:
-            raise SegGalError(f"preprocessing: need 0 <= low < high <= 100, got low={self.low}, high={self.high}")
+        _check_percentiles(self.low, self.high)
         if not isinstance(self.clahe, bool):
             raise SegGalError(f"preprocessing: clahe must be true or false, got {self.clahe!r}")
         if self.levels is not None and (isinstance(self.levels, bool) or not isinstance(self.levels, int)
