@@ -294,6 +294,11 @@ class _Layout:
     names: tuple[str, ...]
     pixel_size_um: float | None
 
+    @property
+    def metadata(self) -> FileMetadata:
+        """The kept channels' names (``()`` when the file names none) and the pixel size."""
+        return FileMetadata(self.names if any(self.names) else (), self.pixel_size_um)
+
 
 def _layout(bio, name: str) -> _Layout:
     """The :class:`_Layout` of an opened upload, refusing (``SegGalError``) more scenes than
@@ -342,16 +347,14 @@ def read_upload(data: bytes, file_name: str) -> tuple[np.ndarray, FileMetadata]:
         check_header((layout.planes, len(layout.kept), sizes["Y"], sizes["X"]), bio.dtype, file_name)
         fixed = {d: 0 for d in bio.dims.order if d not in ("Z", layout.axis, "Y", "X")}
         pixels = np.asarray(bio.get_image_data(f"Z{layout.axis}YX", **{layout.axis: list(layout.kept)}, **fixed))
-    return (pixels[0] if layout.planes == 1 else pixels), FileMetadata(layout.names if any(layout.names) else (),
-                                                                        layout.pixel_size_um)
+    return (pixels[0] if layout.planes == 1 else pixels), layout.metadata
 
 
 def upload_metadata(data: bytes, file_name: str) -> FileMetadata:
     """The channel names and pixel size (µm) an uploaded CZI / LIF / ND2 file's header carries, for the
     channels :func:`read_upload` keeps; no pixel is decoded. Raises :class:`SegGalError`."""
     with _opened_upload(data, file_name) as bio:
-        layout = _layout(bio, file_name)
-    return FileMetadata(layout.names if any(layout.names) else (), layout.pixel_size_um)
+        return _layout(bio, file_name).metadata
 
 
 def _yx(shape: Sequence[int], axes: str) -> tuple[int, int]:

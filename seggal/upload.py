@@ -30,14 +30,14 @@ from pathlib import Path
 import numpy as np
 
 from seggal.errors import SegGalError
-from seggal.formats import read_upload, upload_metadata
+from seggal.formats import BIOIO_SUFFIXES, read_upload, upload_metadata
 from seggal.image import ChannelSpec, Image, as_labels
 from seggal.io import MAX_BYTES, MAX_PAGES, MAX_PIXELS, FileMetadata, read_array, tiff_metadata, to_hwc
 
 #: Image and label file types the page accepts (st.file_uploader's ``type``).
 UPLOAD_TYPES = ("tif", "tiff", "png", "jpg", "jpeg")
 #: Microscope files the page also accepts as images (not as labels), read by bioio's plugins.
-MICROSCOPE_TYPES = ("czi", "lif", "nd2")
+MICROSCOPE_TYPES = tuple(suffix.lstrip(".") for suffix in BIOIO_SUFFIXES)
 #: Colour of each error-map class (Okabe-Ito palette, distinguishable with colour-blindness).
 ERROR_CLASSES = {
     1: ("true positive", (0, 158, 115)),

@@ -154,13 +154,12 @@ class DeepcellSegmenter(Segmenter):
             x = network_input(image, self.preprocessing)
             batch[i, : image.shape[0], : image.shape[1]] = x[:, :, [SLOTS.index(c) for c in self.channels]]
         _, (labels,) = self.worker.call({"op": "segment"}, [batch])
+        from skimage.segmentation import relabel_sequential
+
         out = []
         for image, full in zip(images, labels):
-            cropped = np.asarray(full[: image.shape[0], : image.shape[1]], np.int32)
-            ids = np.unique(cropped[cropped > 0])
-            relabel = np.zeros(int(full.max()) + 1, np.int32)
-            relabel[ids] = np.arange(1, len(ids) + 1, dtype=np.int32)
-            out.append(Prediction(relabel[cropped], np.ones(len(ids), np.float32)))
+            cropped = relabel_sequential(np.asarray(full[: image.shape[0], : image.shape[1]], np.int32))[0]
+            out.append(Prediction(cropped.astype(np.int32), np.ones(int(cropped.max()), np.float32)))
         return out
 
     def outputs(self, batch: np.ndarray) -> list[np.ndarray]:
