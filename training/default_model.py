@@ -56,8 +56,9 @@ def _test_images(folder: Path) -> dict[str, tuple[Path, Path]]:
     from seggal.io import write_labels
 
     example = load_example("dsb2018-nuclei")
+    clean, clean_truth = clean_round_nuclei()
     images = {"dsb": (example.pixels[..., example.nuclear], example.ground_truth),
-              "clean": tuple(a[..., 0] if a.ndim == 3 else a for a in clean_round_nuclei())}
+              "clean": (clean[..., 0], clean_truth)}
     paths = {}
     for name, (pixels, truth) in images.items():
         image, gt = folder / f"{name}.tif", folder / f"{name}_gt.tif"

@@ -262,8 +262,9 @@ def _first_conv(state: dict) -> str:
 # ------------------------------------------------------------------------------------ conversion
 
 
-def preprocessing(config: dict, channels: int) -> dict:
-    """The paper's MMDetection test input (module docstring) as config.json's record."""
+def script_facts(config: dict, channels: int) -> dict:
+    """The paper's MMDetection test input as its config states it (module docstring), for provenance.json
+    (the record config.json applies is :func:`paper_input`)."""
     norm = config.get("img_norm_cfg") or {}
     pipeline = config.get("test_pipeline") or []
     return {
@@ -332,7 +333,7 @@ def convert(path: Path, method: Method, task: Task) -> Converted:
                          f"not SegGal's {method.options['config']}: {'; '.join(diff)}")
     if registry.get("type") == "Mask2Former":
         state = rename_mask2former(state)
-    record = preprocessing(config, in_channels)
+    facts = script_facts(config, in_channels)
     backend_meta = {"backend": "mmdet", "method": method.id, "config": method.options["config"],
                     "in_channels": in_channels, "mmdet_version": version or "2.x", "rfsearch": rfsearch,
                     "normalisation": normalisation, "model": model}
@@ -345,4 +346,4 @@ def convert(path: Path, method: Method, task: Task) -> Converted:
              if config else f"MMDetection {version or '2.x'} checkpoint without an embedded config: only the "
              "state dict's keys and shapes were checked"]
     return Converted(segmenter, paper_input(task, in_channels), f"MMDetection {version or '2.x'} checkpoint "
-                     "(mmdet_BM fork)", notes, record)
+                     "(mmdet_BM fork)", notes, facts)
